@@ -1,0 +1,5 @@
+import sys
+
+from logconf.cli import main
+
+sys.exit(main())

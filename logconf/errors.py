@@ -1,0 +1,56 @@
+"""The one exception logconf raises for bad configuration, and where configs come from."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+
+__all__ = ["ConfigError", "applying", "current_source", "locate"]
+
+_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("logconf_source", default=None)
+
+
+class ConfigError(ValueError):
+    """A logging config, template or environment value that logconf refuses.
+
+    The message names where the bad value came from (``file``), the key inside it
+    (``key``), the value itself and what would be valid, so one line is enough to fix it.
+    """
+
+    def __init__(self, file: str, key: str, value: object, problem: str, expected: str = "") -> None:
+        self.file = file
+        self.key = key
+        self.value = value
+        self.problem = problem
+        self.expected = expected
+        message = f"{file}: {key}: {problem} (got {value!r})"
+        if expected:
+            message += f"; {expected}"
+        super().__init__(message)
+
+    def __reduce__(self):  # stays picklable across process boundaries (Ray, spawn)
+        return (type(self), (self.file, self.key, self.value, self.problem, self.expected))
+
+
+@contextlib.contextmanager
+def applying(source: str) -> Iterator[None]:
+    """Name ``source`` as the file whose config the factories are building, for error messages."""
+    token = _SOURCE.set(source)
+    try:
+        yield
+    finally:
+        _SOURCE.reset(token)
+
+
+def current_source() -> str:
+    """Return the config file being applied: logconf's own, else vLLM's, else a placeholder."""
+    return _SOURCE.get() or os.environ.get("VLLM_LOGGING_CONFIG_PATH") or "<dictConfig>"
+
+
+def locate(factory: str, arg: str, value: object) -> str:
+    """Return the dotted key under which the config being applied passes ``value`` as ``arg``."""
+    from logconf.config import locate as find  # config imports the factories, which import this
+
+    return find(current_source(), factory, arg, value)

@@ -1,0 +1,385 @@
+"""Handlers that the shipped configs name: one rank file per subsystem, and the console.
+
+``RankFileHandler`` writes each record with a single ``write(2)`` on an ``O_APPEND``
+descriptor and keeps no buffer. Linux serialises such writes to a local file under the
+inode lock, so the engine actor, its EngineCore and its workers can share one rank file
+without interleaving partial lines, and nothing is left in a buffer when a process dies.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import stat
+import sys
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from logconf.errors import ConfigError, current_source, locate
+from logconf.templating import expand, has_fields
+
+__all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all"]
+
+_LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
+_HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
+_HOLD_MAX = 10_000
+
+
+def parse_level(value: object, *, file: str, key: str) -> int:
+    """Return the numeric level for a name such as ``INFO``, ``warn`` or ``20``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text)
+    if isinstance(level, int):
+        return level
+    raise ConfigError(
+        file, key, value, "unknown level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
+    )
+
+
+def _parse_mode(value: str, *, file: str, key: str) -> int:
+    try:
+        mode = int(value, 8)
+    except (TypeError, ValueError):
+        mode = -1
+    if not 0 <= mode <= 0o777:
+        raise ConfigError(file, key, value, "not a file mode", "use octal digits such as 0640")
+    return mode
+
+
+def _component_complaint(name: str, value: str) -> str | None:
+    if "/" in value or "\0" in value:
+        return "holds '/' and would leave the log directory"
+    if ".." in value:
+        return "holds '..' and would leave the log directory"
+    return None
+
+
+def _locate(arg: str, value: object, factory: str = "RankFileHandler") -> str:
+    return locate(factory, arg, value)
+
+
+class _Plan:
+    """A RankFileHandler's arguments, resolved and checked in this process."""
+
+    def __init__(
+        self,
+        directory: str,
+        filename: str,
+        *,
+        logger_levels: Mapping[str, str] | None = None,
+        file_mode: str = "0640",
+        dir_mode: str = "0750",
+        follow_symlinks: bool | str = False,
+        reopen_check_s: float | str = 1.0,
+        hold_unranked_s: float | str = 0,
+    ) -> None:
+        self.templates = {"directory": directory, "filename": filename}
+        self.follow = str(follow_symlinks).lower() in ("1", "true", "yes")
+        self.reopen_check_s = float(reopen_check_s)
+        self.hold_s = _seconds("hold_unranked_s", hold_unranked_s)
+        self.file_mode = _parse_mode(_expand("file_mode", file_mode), file=current_source(), key=_locate("file_mode", file_mode))
+        self.dir_mode = _parse_mode(_expand("dir_mode", dir_mode), file=current_source(), key=_locate("dir_mode", dir_mode))
+        self.levels = {
+            name: parse_level(
+                _expand(f"logger_levels.{name}", template),
+                file=current_source(), key=_locate(f"logger_levels.{name}", template),
+            )
+            for name, template in (logger_levels or {}).items()
+        }
+        self.per_process = has_fields(directory) or has_fields(filename)
+        self.path = self.resolve()
+
+    def resolve(self) -> str:
+        directory = _expand("directory", self.templates["directory"])
+        filename = _expand("filename", self.templates["filename"], check=_component_complaint)
+        if not filename or filename in (".", "..") or "/" in filename:
+            raise ConfigError(
+                current_source(), _locate("filename", self.templates["filename"]), filename,
+                "is not a plain file name", "a name without '/' inside the directory",
+            )
+        return os.path.join(os.path.abspath(os.path.expanduser(directory)), filename)
+
+    def fail(self, path: str, problem: str, expected: str) -> ConfigError:
+        return ConfigError(current_source(), _locate("directory", self.templates["directory"]), path, problem, expected)
+
+    def check(self, path: str, *, create: bool) -> None:
+        """Refuse a path that cannot be written; create its directory when ``create``."""
+        directory = os.path.dirname(path)
+        writable = "point LOGCONF_DIR at a writable directory"
+        if create:
+            try:
+                os.makedirs(directory, mode=self.dir_mode, exist_ok=True)
+            except FileExistsError:
+                raise self.fail(directory, "is a file, not a directory", writable) from None
+            except OSError as exc:
+                raise self.fail(directory, f"cannot create the log directory: {exc.strerror}", writable) from None
+        existing = directory
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise self.fail(existing, "is a file, not a directory", writable)
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise self.fail(existing, "is not writable by this process", writable)
+        if os.path.islink(path) and not self.follow:
+            raise self.fail(
+                path, "is a symbolic link; logconf does not follow links planted at a log file's path",
+                "remove the link, or set follow_symlinks: true on the handler",
+            )
+        if os.path.isdir(path):
+            raise self.fail(path, "is a directory", "remove it, or choose another file name")
+
+
+def _expand(arg: str, template: str, check=None, factory: str = "RankFileHandler") -> str:
+    try:
+        return expand(template, file=current_source(), key=arg, check_value=check)
+    except ConfigError as exc:
+        raise ConfigError(exc.file, _locate(arg, template, factory), exc.value, exc.problem, exc.expected) from None
+
+
+def _seconds(arg: str, template: float | str) -> float:
+    text = _expand(arg, template) if isinstance(template, str) else str(template)
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ConfigError(current_source(), _locate(arg, template), text, "not a number of seconds", "use a number >= 0")
+    return value
+
+
+def _unranked_ray_actor() -> bool:
+    """Tell whether this process is a Ray actor that has not been given a rank (yet)."""
+    if "LOGCONF_RANK" in os.environ or "RANK" in os.environ:
+        return False
+    ray = sys.modules.get("ray")  # never imported here: only a process already running Ray counts
+    try:
+        return bool(ray and ray.is_initialized() and ray.get_runtime_context().get_actor_id())
+    except Exception:
+        return False
+
+
+def plan_rank_file(*args: Any, create: bool = False, **kwargs: Any) -> str:
+    """Resolve and check a RankFileHandler's arguments without opening anything; return its path."""
+    plan = _Plan(*args, **kwargs)
+    plan.check(plan.path, create=create)
+    return plan.path
+
+
+class RankFileHandler(logging.Handler):
+    """Append records to ``directory/filename``, both templates resolved in this process.
+
+    It survives what a training run does to it: ``close()`` by a later ``dictConfig``
+    (the next record reopens the file), a rename or deletion by logrotate or a user (noticed
+    within ``reopen_check_s``), a full disk (reported once, recovered without a restart) and
+    ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the levels of
+    the loggers it serves from the environment, so disabled calls stay as cheap as ever.
+    """
+
+    def __init__(self, directory: str, filename: str, **options: Any) -> None:
+        super().__init__()
+        self._plan = _Plan(directory, filename, **options)
+        self.path = self._plan.path
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
+        self._next_check = 0.0
+        self._failing = False
+        self._dropped = 0
+        self._stale = False
+        for name, level in self._plan.levels.items():
+            logging.getLogger(name).setLevel(level)
+        # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
+        # records until then, so that they land in the right rank's file, with that rank.
+        self._held: list[logging.LogRecord] | None = None
+        if self._plan.hold_s > 0 and _unranked_ray_actor():
+            self._held, self._hold_until = [], time.monotonic() + self._plan.hold_s
+            self._plan.check(self.path, create=True)
+            _HOLDING.add(self)
+        else:
+            self._open()
+        _LIVE.add(self)
+
+    def _open(self) -> int:
+        """Open ``self.path`` for appending; raise ConfigError naming the path if impossible."""
+        plan = self._plan
+        plan.check(self.path, create=True)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        if not plan.follow:
+            flags |= os.O_NOFOLLOW
+        try:
+            fd = os.open(self.path, flags, plan.file_mode)
+        except OSError as exc:
+            raise plan.fail(self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) and not plan.follow:
+            os.close(fd)
+            raise plan.fail(self.path, "is not a regular file", "point the handler at a regular file")
+        self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+        self._next_check = time.monotonic() + plan.reopen_check_s
+        return fd
+
+    def retarget(self) -> None:
+        """Re-resolve the templates (after ``set_rank`` or fork); the next record opens the new file."""
+        with self.lock:  # type: ignore[union-attr]
+            path = self._plan.resolve()
+            if path == self.path:
+                return
+            self._plan.check(path, create=True)
+            old, self.path, self._fd = self._fd, path, None
+            if old is not None:
+                os.close(old)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def _current_fd(self, now: float) -> int:
+        if self._stale:
+            self._stale = False
+            self.retarget()
+        fd = self._fd
+        if fd is None:
+            return self._open()
+        self._next_check = now + self._plan.reopen_check_s
+        try:
+            info = os.stat(self.path, follow_symlinks=self._plan.follow)
+            moved = (info.st_dev, info.st_ino) != self._identity
+        except FileNotFoundError:
+            moved = True
+        if moved:  # renamed by logrotate, or deleted with its directory: start a fresh file
+            self._fd = None
+            os.close(fd)
+            return self._open()
+        return fd
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._held is not None:
+                self._hold(record)
+                return
+            self._write(record)
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
+
+    def _write(self, record: logging.LogRecord) -> None:
+        data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+        fd = self._fd
+        if fd is None or self._stale or time.monotonic() >= self._next_check:
+            fd = self._current_fd(time.monotonic())
+        written = os.write(fd, data)
+        while written < len(data):  # only on a full or interrupted device
+            data = data[written:]
+            written = os.write(fd, data)
+        if self._failing:
+            self._recovered()
+
+    def _hold(self, record: logging.LogRecord) -> None:
+        assert self._held is not None
+        frozen = logging.makeLogRecord(record.__dict__)
+        frozen.msg, frozen.args = record.getMessage(), None  # later changes to args must not show
+        if record.exc_info and not record.exc_text:
+            frozen.exc_text = logging.Formatter().formatException(record.exc_info)
+        frozen.exc_info = None
+        self._held.append(frozen)
+        if len(self._held) >= _HOLD_MAX or time.monotonic() >= self._hold_until:
+            self.release_held()
+
+    def release_held(self) -> None:
+        """Write the records held while the rank was unknown, to the file of the rank now known."""
+        with self.lock:  # type: ignore[union-attr]
+            held, self._held = self._held, None
+            _HOLDING.discard(self)
+            for record in held or ():
+                try:
+                    self._write(record)
+                except Exception:
+                    self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        """Report the first failure of a run of failures once on stderr, never raise."""
+        self._dropped += 1
+        if self._failing:
+            return
+        self._failing = True
+        error = sys.exc_info()[1]
+        _tell(
+            f"logconf: cannot write {self.path}: {error!s}; records are dropped and this "
+            "error is not repeated until writing works again\n"
+        )
+
+    def _recovered(self) -> None:
+        self._failing = False
+        dropped, self._dropped = self._dropped, 0
+        _tell(f"logconf: writing {self.path} again; {dropped} records were dropped\n")
+
+    def flush(self) -> None:
+        """Nothing to flush: every record is written to the kernel as it is emitted."""
+
+    def close(self) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path} ({logging.getLevelName(self.level)})>"
+
+
+class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Write to whatever ``sys.stderr`` (or stdout) is at emit time, from ``threshold`` up.
+
+    Looking the stream up per record keeps it working when Ray, vLLM or a test harness
+    replaces ``sys.stderr`` after the config was applied.
+    """
+
+    def __init__(self, threshold: str = "${LOGCONF_CONSOLE_LEVEL:-WARNING}", stream: str = "stderr") -> None:
+        if stream not in ("stderr", "stdout"):
+            raise ConfigError(current_source(), _locate("stream", stream, "ConsoleHandler"), stream, "unknown stream", "use 'stderr' or 'stdout'")
+        self._stream_name = stream
+        super().__init__()
+        text = _expand("threshold", threshold, factory="ConsoleHandler")
+        self.setLevel(parse_level(text, file=current_source(), key=_locate("threshold", threshold, "ConsoleHandler")))
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return getattr(sys, self._stream_name)
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # the stream is looked up per record
+
+
+def _tell(message: str) -> None:
+    try:
+        os.write(2, message.encode("utf-8", "backslashreplace"))
+    except OSError:
+        pass
+
+
+def retarget_all() -> None:
+    """Move every live RankFileHandler to the current rank and release what it held."""
+    for handler in set(_LIVE) | _HOLDING:
+        handler.retarget()
+        handler.release_held()
+
+
+@atexit.register  # registered after logging's own, so it runs before logging.shutdown()
+def _release_held_at_exit() -> None:
+    for handler in list(_HOLDING):
+        handler.release_held()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_LIVE):
+        if handler._plan.per_process:
+            handler._stale = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

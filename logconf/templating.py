@@ -1,0 +1,216 @@
+"""Expand ``${VAR}``, ``${VAR:-default}`` and ``{field}`` templates inside one process.
+
+vLLM hands its logging JSON to ``dictConfig`` untouched, so every template in the shipped
+files is resolved here, by logconf's own factories, in the process that builds the handler.
+
+Grammar:
+- ``${NAME}``: the environment variable NAME; unset is an error.
+- ``${NAME:-default}``: NAME, or ``default`` when NAME is unset. Defaults are templates
+  themselves, so they nest: ``${LOGCONF_RANK:-${RANK:-0}}``.
+- ``{pid}``, ``{hostname}``, ``{process_name}``, ``{ext}``: facts about this process
+  (``ext`` is ``log``, or ``jsonl`` when ``LOGCONF_FORMAT=json``).
+- ``$$``, ``{{`` and ``}}`` stand for a literal ``$``, ``{`` and ``}``.
+
+A variable that is set to the empty string is refused rather than treated as unset: an
+empty ``LOGCONF_RANK`` is far more likely a broken launcher than a wish for rank 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import re
+import socket
+from collections.abc import Mapping
+from typing import Union
+
+from logconf.errors import ConfigError
+
+__all__ = ["FIELDS", "FORMATS", "expand", "fields", "has_fields", "log_format"]
+
+FIELDS = ("pid", "hostname", "process_name", "ext")
+FORMATS = {"text": "log", "json": "jsonl"}
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Var:
+    __slots__ = ("name", "default")
+
+    def __init__(self, name: str, default: tuple[_Node, ...] | None) -> None:
+        self.name = name
+        self.default = default
+
+
+class _Field:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_Node = Union[str, _Var, _Field]
+
+
+class _ParseError(Exception):
+    pass
+
+
+def _parse(text: str, pos: int, nested: bool) -> tuple[tuple[_Node, ...], int]:
+    """Parse from ``pos`` up to the end, or up to the ``}`` that closes a default."""
+    nodes: list[_Node] = []
+    literal: list[str] = []
+    while pos < len(text):
+        char = text[pos]
+        if text.startswith("$$", pos):
+            literal.append("$")
+            pos += 2
+        elif text.startswith("${", pos):
+            match = _NAME.match(text, pos + 2)
+            if match is None:
+                raise _ParseError(f"'${{' at column {pos + 1} is not followed by a variable name")
+            name, pos = match.group(), match.end()
+            default: tuple[_Node, ...] | None = None
+            if text.startswith(":-", pos):
+                default, pos = _parse(text, pos + 2, nested=True)
+            if pos >= len(text):
+                raise _ParseError(f"unclosed '${{{name}': no matching '}}'")
+            if text[pos] != "}":
+                raise _ParseError(
+                    f"unexpected {text[pos]!r} after ${{{name} at column {pos + 1}; "
+                    "write ${NAME} or ${NAME:-default}"
+                )
+            if literal:
+                nodes.append("".join(literal))
+                literal = []
+            nodes.append(_Var(name, default))
+            pos += 1
+        elif text.startswith("{{", pos):
+            literal.append("{")
+            pos += 2
+        elif text.startswith("}}", pos) and not nested:
+            literal.append("}")
+            pos += 2
+        elif char == "{":
+            end = text.find("}", pos)
+            name = text[pos + 1 : end] if end != -1 else text[pos + 1 :]
+            if end == -1 or name not in FIELDS:
+                raise _ParseError(
+                    f"unknown field {{{name}}} at column {pos + 1}; fields are "
+                    + ", ".join("{" + f + "}" for f in FIELDS)
+                    + " (write {{ for a literal brace)"
+                )
+            if literal:
+                nodes.append("".join(literal))
+                literal = []
+            nodes.append(_Field(name))
+            pos = end + 1
+        elif char == "}" and nested:
+            break
+        elif char == "}":
+            raise _ParseError(f"stray '}}' at column {pos + 1} (write }}}} for a literal brace)")
+        else:
+            literal.append(char)
+            pos += 1
+    if literal:
+        nodes.append("".join(literal))
+    return tuple(nodes), pos
+
+
+@functools.lru_cache(maxsize=256)
+def _compile(template: str) -> tuple[_Node, ...]:
+    nodes, _ = _parse(template, 0, nested=False)
+    return nodes
+
+
+def log_format(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> str:
+    """Return ``LOGCONF_FORMAT`` (``text`` or ``json``), refusing anything else."""
+    env = os.environ if environ is None else environ
+    value = env.get("LOGCONF_FORMAT", "text")
+    if value not in FORMATS:
+        raise ConfigError(file, "LOGCONF_FORMAT", value, "unknown log format", "use 'text' or 'json'")
+    return value
+
+
+def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
+    """Return this process's values for the ``{field}`` placeholders."""
+    return {
+        "pid": str(os.getpid()),
+        "hostname": socket.gethostname(),
+        "process_name": multiprocessing.current_process().name,
+        "ext": FORMATS[log_format(environ, file=file)],
+    }
+
+
+def has_fields(template: str) -> bool:
+    """Tell whether ``template`` uses a per-process ``{field}`` (it must be re-resolved after fork)."""
+    def walk(nodes: tuple[_Node, ...]) -> bool:
+        return any(
+            isinstance(n, _Field) or (isinstance(n, _Var) and n.default is not None and walk(n.default))
+            for n in nodes
+        )
+
+    try:
+        return walk(_compile(template))
+    except _ParseError:
+        return False
+
+
+def expand(
+    template: str,
+    *,
+    file: str,
+    key: str,
+    environ: Mapping[str, str] | None = None,
+    check_value=None,
+) -> str:
+    """Return ``template`` with every variable and field resolved.
+
+    ``file`` and ``key`` only label the error. ``check_value(name, value)`` may return a
+    complaint about one substituted value (used to refuse ``/`` in file names).
+    """
+    if not isinstance(template, str):
+        raise ConfigError(file, key, template, "expected a string template")
+    try:
+        nodes = _compile(template)
+    except _ParseError as exc:
+        raise ConfigError(file, key, template, f"malformed template: {exc}") from None
+    env = os.environ if environ is None else environ
+    field_values: dict[str, str] | None = None
+
+    def render(parts: tuple[_Node, ...]) -> str:
+        nonlocal field_values
+        out: list[str] = []
+        for node in parts:
+            if isinstance(node, str):
+                out.append(node)
+                continue
+            if isinstance(node, _Field):
+                if field_values is None:
+                    field_values = fields(env, file=file)
+                name, value = "{" + node.name + "}", field_values[node.name]
+            else:
+                name, raw = "${" + node.name + "}", env.get(node.name)
+                if raw is None:
+                    if node.default is None:
+                        raise ConfigError(
+                            file, key, template, f"environment variable {node.name} is not set",
+                            f"set it, or write ${{{node.name}:-default}}",
+                        )
+                    out.append(render(node.default))
+                    continue
+                if raw == "":
+                    raise ConfigError(
+                        file, key, template, f"environment variable {node.name} is set but empty",
+                        "give it a value, or unset it to use the default",
+                    )
+                value = raw
+            if check_value is not None:
+                complaint = check_value(name, value)
+                if complaint:
+                    raise ConfigError(file, key, template, f"{name} = {value!r} {complaint}")
+            out.append(value)
+        return "".join(out)
+
+    return render(nodes)

@@ -1,0 +1,60 @@
+"""Fixtures shared by the unit tests: a clean environment and logging state per test."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_ENV_PREFIXES = ("LOGCONF_", "VLLM_", "RANK", "LOG_LEVEL")
+
+
+def _logger_state() -> dict[str, tuple]:
+    loggers = {"": logging.root}
+    loggers.update((n, lg) for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger))
+    return {n: (lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled, list(lg.filters)) for n, lg in loggers.items()}
+
+
+@pytest.fixture(autouse=True)
+def restore_logging():
+    """Leave handlers, levels, propagate, disabled flags, the record factory and warnings capture as found."""
+    saved = _logger_state()
+    factory = logging.getLogRecordFactory()
+    showwarning = __import__("warnings").showwarning
+    yield
+    for name, state in _logger_state().items():
+        if name not in saved:
+            lg = state[0]
+            for handler in lg.handlers:
+                handler.close()
+            lg.handlers, lg.propagate, lg.disabled, lg.filters = [], True, False, []
+            lg.setLevel(logging.NOTSET)
+    for lg, level, handlers, propagate, disabled, filters in saved.values():
+        for handler in lg.handlers:
+            if handler not in handlers:
+                handler.close()
+        lg.setLevel(level)
+        lg.handlers, lg.propagate, lg.disabled, lg.filters = handlers, propagate, disabled, filters
+    logging.setLogRecordFactory(factory)
+    __import__("warnings").showwarning = showwarning
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Start every test without logconf, vLLM or rank variables from the outer environment."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def logdir(tmp_path, monkeypatch) -> Path:
+    """A fresh LOGCONF_DIR under tmp_path."""
+    path = tmp_path / "logs"
+    monkeypatch.setenv("LOGCONF_DIR", str(path))
+    return path

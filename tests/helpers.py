@@ -1,0 +1,84 @@
+"""Code that tests run in child processes, and readers for what they wrote.
+
+Child targets live here, in an importable module, because spawn children import them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import os
+from pathlib import Path
+
+from logconf import vllm_config_path
+from logconf.records import parse_line
+
+TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
+
+
+def load_like_vllm(path: str | None = None) -> None:
+    """Apply the JSON exactly as vLLM does: json.loads of the file, then dictConfig."""
+    with open(path or os.environ.get("VLLM_LOGGING_CONFIG_PATH") or vllm_config_path(), encoding="utf-8") as file:
+        config = json.loads(file.read())
+    logging.config.dictConfig(config)
+
+
+def read_records(path: Path) -> list[dict]:
+    """Parse every line of a rank file; fail on any line that is not a whole record."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        record = parse_line(line)
+        assert record is not None, f"{path.name}:{number} is not a logconf record: {line[:200]!r}"
+        records.append(record)
+    return records
+
+
+def engine_child(rank: str, count: int, spawn_worker: bool) -> None:
+    """Act as vLLM's EngineCore: load the JSON, log, and start a VllmWorker-0 grandchild."""
+    import multiprocessing
+
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    for i in range(count):
+        log.info("engine rank=%s i=%d", rank, i)
+    if spawn_worker:
+        worker = multiprocessing.get_context("spawn").Process(
+            target=worker_child, args=(rank, count), name="VllmWorker-0"
+        )
+        worker.start()
+        worker.join()
+        assert worker.exitcode == 0
+
+
+def worker_child(rank: str, count: int) -> None:
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.worker.cpu_worker")
+    for i in range(count):
+        log.info("worker rank=%s i=%d", rank, i)
+
+
+def rank_group(rank: str, count: int, method: str) -> None:
+    """One engine rank: an actor process that logs, then an EngineCore_DP0 child and its worker."""
+    import multiprocessing
+
+    os.environ["LOGCONF_RANK"] = rank
+    load_like_vllm()
+    log = logging.getLogger("vllm.entrypoints.llm")
+    for i in range(count):
+        log.info("actor rank=%s i=%d", rank, i)
+    engine = multiprocessing.get_context(method).Process(
+        target=engine_child, args=(rank, count, True), name="EngineCore_DP0"
+    )
+    engine.start()
+    engine.join()
+    assert engine.exitcode == 0
+
+
+def big_writer(tag: str, count: int, size: int) -> None:
+    """Write ``count`` records of ``size`` bytes each, tagged so a checker can find tears."""
+    load_like_vllm()
+    log = logging.getLogger("vllm.stress")
+    for i in range(count):
+        body = (tag * (size // len(tag) + 1))[:size]
+        log.info("%s %d %s END", tag, i, body)

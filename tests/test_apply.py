@@ -1,0 +1,161 @@
+"""apply() and vLLM's own load of the JSON, in every order, any number of times."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+
+import pytest
+from helpers import load_like_vllm, read_records
+
+import logconf
+from logconf.handlers import ConsoleHandler, RankFileHandler
+
+
+def log_both(tag: str) -> None:
+    logging.getLogger("vllm.engine").info("vllm %s", tag)
+    logging.getLogger("skyrl_train.trainer").info("trainer %s", tag)
+    logging.getLogger("harbor.rollout").info("harbor %s", tag)
+
+
+def messages(path) -> list[str]:
+    return [r["message"] for r in read_records(path)]
+
+
+ORDERS = {
+    "vllm_then_apply": ["vllm", "apply"],
+    "apply_then_vllm": ["apply", "vllm"],
+    "vllm_apply_vllm": ["vllm", "apply", "vllm"],
+    "apply_vllm_apply": ["apply", "vllm", "apply"],
+}
+
+
+@pytest.mark.parametrize("order", list(ORDERS.values()), ids=list(ORDERS))
+def test_order_does_not_matter(logdir, order):
+    """Whatever order the two configs arrive in, each subsystem's records reach its own file once."""
+    for i, step in enumerate(order):
+        load_like_vllm() if step == "vllm" else logconf.apply()
+        log_both(f"after-{i}")
+    vllm_lines = messages(logdir / "vllm_rank_0.log")
+    trainer_lines = messages(logdir / "skyrl_rank_0.log")
+    first_vllm = order.index("vllm")
+    first_apply = order.index("apply")
+    assert vllm_lines == [f"vllm after-{i}" for i in range(first_vllm, len(order))]
+    assert trainer_lines == [
+        line for i in range(first_apply, len(order)) for line in (f"trainer after-{i}", f"harbor after-{i}")
+    ]
+
+
+def test_trainer_handlers_survive_a_later_dictconfig_that_closes_them(logdir):
+    """vLLM's dictConfig closes every handler in the process; logconf's reopen and keep every record."""
+    logconf.apply()
+    handler = next(h for h in logging.getLogger("skyrl_train").handlers if isinstance(h, RankFileHandler))
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})  # closes all handlers
+    assert handler._fd is None
+    logging.getLogger("skyrl_train.x").info("after close")
+    assert messages(logdir / "skyrl_rank_0.log") == ["after close"]
+
+
+def test_apply_is_idempotent(logdir):
+    """After N calls there is one handler per destination and every record is written once."""
+    for _ in range(5):
+        logconf.apply()
+    for name in ("skyrl_train", "skyrl", "harbor", "examples"):
+        assert len(logging.getLogger(name).handlers) == 1
+    assert [type(h) for h in logging.root.handlers] == [ConsoleHandler]
+    logging.getLogger("skyrl.x").info("once")
+    assert messages(logdir / "skyrl_rank_0.log") == ["once"]
+
+
+def test_same_json_applied_twice_neither_duplicates_nor_truncates(logdir):
+    """uvicorn applies the same JSON a second time under `vllm serve`."""
+    load_like_vllm()
+    logging.getLogger("vllm.a").info("first")
+    load_like_vllm()
+    logging.getLogger("vllm.a").info("second")
+    logging.getLogger("uvicorn.access").info("GET /health 200")
+    assert messages(logdir / "vllm_rank_0.log") == ["first", "second", "GET /health 200"]
+    assert len(logging.getLogger("vllm").handlers) == 2
+
+
+def test_disabled_debug_is_rejected_by_the_logger_level(logdir, monkeypatch):
+    """No DEBUG logger with a filtering handler: the vllm logger itself carries the level."""
+    load_like_vllm()
+    assert logging.getLogger("vllm").level == logging.INFO
+    assert not logging.getLogger("vllm.engine").isEnabledFor(logging.DEBUG)
+    monkeypatch.setenv("VLLM_LOGGING_LEVEL", "DEBUG")
+    load_like_vllm()
+    assert logging.getLogger("vllm").level == logging.DEBUG
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    logconf.apply()
+    assert logging.getLogger("skyrl_train").level == logging.WARNING
+
+
+def test_json_config_leaves_root_and_existing_loggers_alone(logdir):
+    """disable_existing_loggers is false, and no handler is shared with root."""
+    existing = logging.getLogger("torch.distributed")
+    root_handlers = list(logging.root.handlers)
+    load_like_vllm()
+    assert not existing.disabled
+    assert logging.root.handlers == root_handlers
+    assert not set(logging.getLogger("vllm").handlers) & set(logging.root.handlers)
+
+
+def test_yaml_never_configures_vllm_loggers(logdir):
+    load_like_vllm()
+    vllm_handlers = list(logging.getLogger("vllm").handlers)
+    logconf.apply()
+    assert logging.getLogger("vllm").handlers == vllm_handlers
+    assert logging.getLogger("vllm").propagate is False
+
+
+def test_console_gets_warning_and_up_only(logdir, capsys):
+    load_like_vllm()
+    logconf.apply()
+    logging.getLogger("vllm.engine").info("quiet vllm info")
+    logging.getLogger("vllm.engine").warning("loud vllm warning")
+    logging.getLogger("skyrl_train.t").info("quiet trainer info")
+    logging.getLogger("skyrl_train.t").error("loud trainer error")
+    logging.getLogger("some.library").warning("library warning")
+    err = capsys.readouterr().err
+    assert "quiet" not in err
+    for text in ("loud vllm warning", "loud trainer error", "library warning"):
+        assert err.count(text) == 1, err
+
+
+def test_console_level_comes_from_the_environment(logdir, monkeypatch, capsys):
+    monkeypatch.setenv("LOGCONF_CONSOLE_LEVEL", "INFO")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("now visible")
+    assert "now visible" in capsys.readouterr().err
+
+
+def test_shipped_paths_are_absolute_files():
+    import os
+
+    for path in (logconf.vllm_config_path(), logconf.skyrl_config_path()):
+        assert os.path.isabs(path) and os.path.isfile(path)
+    assert logconf.vllm_config_path().endswith("vllm_logging.json")
+    assert logconf.skyrl_config_path().endswith("skyrl_logging.yaml")
+
+
+def test_apply_accepts_json_and_a_default_dir(tmp_path, monkeypatch):
+    """apply() takes JSON too; without LOGCONF_DIR the files go to the documented /tmp/logconf."""
+    logconf.apply(logconf.vllm_config_path())
+    handler = logging.getLogger("vllm").handlers[0]
+    assert handler.path == "/tmp/logconf/vllm_rank_0.log"
+
+
+def test_set_rank_moves_handlers_and_formatters(logdir):
+    logconf.apply()
+    load_like_vllm()
+    logging.getLogger("vllm.a").info("as rank 0")
+    logconf.set_rank(3)
+    logging.getLogger("vllm.a").info("as rank 3")
+    logging.getLogger("skyrl.a").info("trainer as rank 3")
+    import os
+
+    assert os.environ["LOGCONF_RANK"] == "3"
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_0.log")] == [("0", "as rank 0")]
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_3.log")] == [("3", "as rank 3")]
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "skyrl_rank_3.log")] == [("3", "trainer as rank 3")]

@@ -1,0 +1,61 @@
+"""Every line carries time (ms), level, rank, process name, pid, logger and message."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+
+from helpers import load_like_vllm, read_records
+
+import logconf
+
+
+def test_text_line_carries_every_field(logdir, monkeypatch):
+    monkeypatch.setenv("LOGCONF_RANK", "4")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("hello %s", "world")
+    line = (logdir / "vllm_rank_4.log").read_text()
+    pattern = rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z INFO rank=4 MainProcess\[{os.getpid()}\] vllm\.engine: hello world\n"
+    assert re.fullmatch(pattern, line), line
+
+
+def test_json_lines_are_objects_with_fields_and_exceptions(logdir, monkeypatch):
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    monkeypatch.setenv("LOGCONF_RANK", "2")
+    logconf.apply()
+    log = logging.getLogger("skyrl_train.trainer")
+    log.info("line one\nline two", extra={"step": 7})
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed")
+    lines = (logdir / "skyrl_rank_2.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert first["message"] == "line one\nline two"
+    assert first["step"] == 7
+    assert {k: first[k] for k in ("level", "rank", "process_name", "pid", "logger")} == {
+        "level": "INFO", "rank": "2", "process_name": "MainProcess", "pid": os.getpid(), "logger": "skyrl_train.trainer",
+    }
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
+    assert "ValueError: boom" in second["exc_info"] and "Traceback" in second["exc_info"]
+
+
+def test_text_traceback_follows_its_record(logdir):
+    load_like_vllm()
+    try:
+        raise KeyError("k")
+    except KeyError:
+        logging.getLogger("vllm.x").exception("lookup failed")
+    text = (logdir / "vllm_rank_0.log").read_text()
+    first, *rest = text.splitlines()
+    assert first.endswith("vllm.x: lookup failed")
+    assert rest[0] == "Traceback (most recent call last):" and rest[-1] == "KeyError: 'k'"
+
+
+def test_unicode_and_lone_surrogates_never_raise(logdir):
+    load_like_vllm()
+    logging.getLogger("vllm.x").info("naïve \udcff bytes")
+    assert read_records(logdir / "vllm_rank_0.log")[0]["message"] == "naïve \\udcff bytes"
