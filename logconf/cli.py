@@ -30,14 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     path = commands.add_parser(
-        "path", help="print the absolute path of a shipped config",
+        "path",
+        help="print the absolute path of a shipped config",
         epilog="example: export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)",
     )
     path.add_argument("which", choices=["vllm", "skyrl"])
     path.set_defaults(run=_path)
 
     checker = commands.add_parser(
-        "check", help="validate a config and print the files it would write here",
+        "check",
+        help="validate a config and print the files it would write here",
         epilog="example: LOGCONF_RANK=3 python -m logconf check $(python -m logconf path vllm)",
     )
     checker.add_argument("file")

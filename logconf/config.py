@@ -54,12 +54,16 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = Path(file).read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(file, "<file>", file, f"cannot read the config: {exc.strerror}", "pass an existing JSON or YAML file") from None
+        raise ConfigError(
+            file, "<file>", file, f"cannot read the config: {exc.strerror}", "pass an existing JSON or YAML file"
+        ) from None
     if file.endswith(".json"):
         try:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ConfigError(file, f"line {exc.lineno} column {exc.colno}", _line(text, exc.lineno), f"malformed JSON: {exc.msg}") from None
+            raise ConfigError(
+                file, f"line {exc.lineno} column {exc.colno}", _line(text, exc.lineno), f"malformed JSON: {exc.msg}"
+            ) from None
     else:
         try:
             config = yaml.safe_load(text)
@@ -69,7 +73,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             value = _line(text, mark.line + 1) if mark else text[:80]
             raise ConfigError(file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(config, dict):
-        raise ConfigError(file, "<top level>", type(config).__name__, "is not a mapping", "a logging config is a mapping with version: 1")
+        raise ConfigError(
+            file, "<top level>", type(config).__name__, "is not a mapping", "a logging config is a mapping with version: 1"
+        )
     return config
 
 
@@ -113,7 +119,9 @@ def check(config: Mapping[str, Any], file: str, *, create: bool = False) -> list
     env = os.environ
     if env.get("VLLM_CONFIGURE_LOGGING") == "0" and env.get("VLLM_LOGGING_CONFIG_PATH"):
         raise ConfigError(
-            file, "VLLM_CONFIGURE_LOGGING", "0",
+            file,
+            "VLLM_CONFIGURE_LOGGING",
+            "0",
             f"vLLM refuses VLLM_LOGGING_CONFIG_PATH={env['VLLM_LOGGING_CONFIG_PATH']} while it is told not to configure logging",
             "unset VLLM_CONFIGURE_LOGGING, or unset VLLM_LOGGING_CONFIG_PATH",
         )
@@ -156,7 +164,9 @@ def check(config: Mapping[str, Any], file: str, *, create: bool = False) -> list
 
 def _refs(name: object, declared: Mapping[str, Any], file: str, key: str) -> None:
     if name is not None and name not in declared:
-        raise ConfigError(file, key, name, "refers to nothing declared", "declare it, or use one of " + ", ".join(sorted(declared)))
+        raise ConfigError(
+            file, key, name, "refers to nothing declared", "declare it, or use one of " + ", ".join(sorted(declared))
+        )
 
 
 @functools.lru_cache(maxsize=8)
@@ -186,7 +196,7 @@ def locate(file: str, factory: str, arg: str, value: object) -> str:
 
 
 def _snapshot() -> dict[str, tuple[Any, ...]]:
-    loggers = {"": logging.root}
+    loggers: dict[str, logging.Logger] = {"": logging.root}
     loggers.update((n, lg) for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger))
     return {n: (lg, lg.level, list(lg.handlers), lg.propagate, lg.disabled, list(lg.filters)) for n, lg in loggers.items()}
 

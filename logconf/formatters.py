@@ -77,7 +77,7 @@ class _RankMixin:
 class TextFormatter(_RankMixin, logging.Formatter):
     """``2026-11-26T08:47:47.123Z INFO rank=0 EngineCore_DP0[4242] vllm.engine: message``."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 
@@ -102,7 +102,7 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):
     """One JSON object per line: time, level, rank, process_name, pid, logger, message,
     ``exc_info`` and ``stack_info`` when present, and any ``extra`` fields."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 
@@ -128,7 +128,13 @@ def make_formatter(
     """Build the text or JSON formatter that ``format`` names once it is resolved here."""
     text = _expand("format", format)
     if text not in FORMATS:
-        raise ConfigError(current_source(), locate("make_formatter", "format", format), text, "unknown log format", "use 'text' or 'json' (LOGCONF_FORMAT)")
+        raise ConfigError(
+            current_source(),
+            locate("make_formatter", "format", format),
+            text,
+            "unknown log format",
+            "use 'text' or 'json' (LOGCONF_FORMAT)",
+        )
     chosen = text
     cls = JsonFormatter if chosen == "json" else TextFormatter
     return cls(rank=rank, redact=_flag(redact, key="redact"))

@@ -38,9 +38,7 @@ def parse_level(value: object, *, file: str, key: str) -> int:
     level = logging.getLevelName(text)
     if isinstance(level, int):
         return level
-    raise ConfigError(
-        file, key, value, "unknown level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL or a number"
-    )
+    raise ConfigError(file, key, value, "unknown level", "use one of DEBUG, INFO, WARNING, ERROR, CRITICAL or a number")
 
 
 def _parse_mode(value: str, *, file: str, key: str) -> int:
@@ -89,7 +87,8 @@ class _Plan:
         self.levels = {
             name: parse_level(
                 _expand(f"logger_levels.{name}", template),
-                file=current_source(), key=_locate(f"logger_levels.{name}", template),
+                file=current_source(),
+                key=_locate(f"logger_levels.{name}", template),
             )
             for name, template in (logger_levels or {}).items()
         }
@@ -101,8 +100,11 @@ class _Plan:
         filename = _expand("filename", self.templates["filename"], check=_component_complaint)
         if not filename or filename in (".", "..") or "/" in filename:
             raise ConfigError(
-                current_source(), _locate("filename", self.templates["filename"]), filename,
-                "is not a plain file name", "a name without '/' inside the directory",
+                current_source(),
+                _locate("filename", self.templates["filename"]),
+                filename,
+                "is not a plain file name",
+                "a name without '/' inside the directory",
             )
         return os.path.join(os.path.abspath(os.path.expanduser(directory)), filename)
 
@@ -129,7 +131,8 @@ class _Plan:
             raise self.fail(existing, "is not writable by this process", writable)
         if os.path.islink(path) and not self.follow:
             raise self.fail(
-                path, "is a symbolic link; logconf does not follow links planted at a log file's path",
+                path,
+                "is a symbolic link; logconf does not follow links planted at a log file's path",
                 "remove the link, or set follow_symlinks: true on the handler",
             )
         if os.path.isdir(path):
@@ -215,7 +218,9 @@ class RankFileHandler(logging.Handler):
         try:
             fd = os.open(self.path, flags, plan.file_mode)
         except OSError as exc:
-            raise plan.fail(self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory") from None
+            raise plan.fail(
+                self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory"
+            ) from None
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) and not plan.follow:
             os.close(fd)
@@ -332,7 +337,7 @@ class RankFileHandler(logging.Handler):
         return f"<{type(self).__name__} {self.path} ({logging.getLevelName(self.level)})>"
 
 
-class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class ConsoleHandler(logging.StreamHandler):
     """Write to whatever ``sys.stderr`` (or stdout) is at emit time, from ``threshold`` up.
 
     Looking the stream up per record keeps it working when Ray, vLLM or a test harness
@@ -341,13 +346,19 @@ class ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def __init__(self, threshold: str = "${LOGCONF_CONSOLE_LEVEL:-WARNING}", stream: str = "stderr") -> None:
         if stream not in ("stderr", "stdout"):
-            raise ConfigError(current_source(), _locate("stream", stream, "ConsoleHandler"), stream, "unknown stream", "use 'stderr' or 'stdout'")
+            raise ConfigError(
+                current_source(),
+                _locate("stream", stream, "ConsoleHandler"),
+                stream,
+                "unknown stream",
+                "use 'stderr' or 'stdout'",
+            )
         self._stream_name = stream
         super().__init__()
         text = _expand("threshold", threshold, factory="ConsoleHandler")
         self.setLevel(parse_level(text, file=current_source(), key=_locate("threshold", threshold, "ConsoleHandler")))
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> TextIO:
         return getattr(sys, self._stream_name)
 

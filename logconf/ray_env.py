@@ -48,11 +48,17 @@ def ray_runtime_env(env_vars: Mapping[str, str] | None = None, **runtime_env: An
     log_format(merged, file="ray_runtime_env()")
     if os.environ.get("VLLM_CONFIGURE_LOGGING") == "0" or given.get("VLLM_CONFIGURE_LOGGING") == "0":
         raise ConfigError(
-            "ray_runtime_env()", "VLLM_CONFIGURE_LOGGING", "0",
+            "ray_runtime_env()",
+            "VLLM_CONFIGURE_LOGGING",
+            "0",
             "vLLM refuses VLLM_LOGGING_CONFIG_PATH while it is told not to configure logging",
             "unset VLLM_CONFIGURE_LOGGING",
         )
-    extra = [n for n in merged.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", os.environ.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", "")).split(",") if n]
+    extra = [
+        n
+        for n in merged.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", os.environ.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", "")).split(",")
+        if n
+    ]
     for name in (*CARRIED, "LOGCONF_RANK"):
         if name not in extra and not name.startswith("VLLM_"):
             extra.append(name)

@@ -18,11 +18,13 @@ _TRIGGERS = ("earer", "EARER", "hf_", "sk-", "assw", "ASSW", "oken", "OKEN", "ec
 
 _VALUE = r"[^\s'\"&,;}\\]+"
 _PATTERN = re.compile(
-    r"(?P<bearer>\b[Bb]earer\s+)" + _VALUE
+    r"(?P<bearer>\b[Bb]earer\s+)"
+    + _VALUE
     + r"|(?P<hf>\bhf_)[A-Za-z0-9]{8,}"
     + r"|(?P<sk>\bsk-)[A-Za-z0-9_\-]{8,}"
     + r"|(?P<kv>(?i:\b(?:password|passwd|pwd|token|access_token|api_key|apikey|secret|client_secret))"
-    + r"(?:\\?['\"])?\s*[=:]\s*(?:\\?['\"])?)" + _VALUE
+    + r"(?:\\?['\"])?\s*[=:]\s*(?:\\?['\"])?)"
+    + _VALUE
 )
 
 

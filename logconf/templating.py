@@ -23,7 +23,6 @@ import os
 import re
 import socket
 from collections.abc import Mapping
-from typing import Union
 
 from logconf.errors import ConfigError
 
@@ -36,7 +35,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Var:
-    __slots__ = ("name", "default")
+    __slots__ = ("default", "name")
 
     def __init__(self, name: str, default: tuple[_Node, ...] | None) -> None:
         self.name = name
@@ -50,7 +49,7 @@ class _Field:
         self.name = name
 
 
-_Node = Union[str, _Var, _Field]
+_Node = str | _Var | _Field
 
 
 class _ParseError(Exception):
@@ -78,8 +77,7 @@ def _parse(text: str, pos: int, nested: bool) -> tuple[tuple[_Node, ...], int]:
                 raise _ParseError(f"unclosed '${{{name}': no matching '}}'")
             if text[pos] != "}":
                 raise _ParseError(
-                    f"unexpected {text[pos]!r} after ${{{name} at column {pos + 1}; "
-                    "write ${NAME} or ${NAME:-default}"
+                    f"unexpected {text[pos]!r} after ${{{name} at column {pos + 1}; write ${{NAME}} or ${{NAME:-default}}"
                 )
             if literal:
                 nodes.append("".join(literal))
@@ -145,11 +143,9 @@ def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environmen
 
 def has_fields(template: str) -> bool:
     """Tell whether ``template`` uses a per-process ``{field}`` (it must be re-resolved after fork)."""
+
     def walk(nodes: tuple[_Node, ...]) -> bool:
-        return any(
-            isinstance(n, _Field) or (isinstance(n, _Var) and n.default is not None and walk(n.default))
-            for n in nodes
-        )
+        return any(isinstance(n, _Field) or (isinstance(n, _Var) and n.default is not None and walk(n.default)) for n in nodes)
 
     try:
         return walk(_compile(template))
@@ -195,14 +191,20 @@ def expand(
                 if raw is None:
                     if node.default is None:
                         raise ConfigError(
-                            file, key, template, f"environment variable {node.name} is not set",
+                            file,
+                            key,
+                            template,
+                            f"environment variable {node.name} is not set",
                             f"set it, or write ${{{node.name}:-default}}",
                         )
                     out.append(render(node.default))
                     continue
                 if raw == "":
                     raise ConfigError(
-                        file, key, template, f"environment variable {node.name} is set but empty",
+                        file,
+                        key,
+                        template,
+                        f"environment variable {node.name} is set but empty",
                         "give it a value, or unset it to use the default",
                     )
                 value = raw

@@ -43,9 +43,7 @@ def engine_child(rank: str, count: int, spawn_worker: bool) -> None:
     for i in range(count):
         log.info("engine rank=%s i=%d", rank, i)
     if spawn_worker:
-        worker = multiprocessing.get_context("spawn").Process(
-            target=worker_child, args=(rank, count), name="VllmWorker-0"
-        )
+        worker = multiprocessing.get_context("spawn").Process(target=worker_child, args=(rank, count), name="VllmWorker-0")
         worker.start()
         worker.join()
         assert worker.exitcode == 0
@@ -67,9 +65,7 @@ def rank_group(rank: str, count: int, method: str) -> None:
     log = logging.getLogger("vllm.entrypoints.llm")
     for i in range(count):
         log.info("actor rank=%s i=%d", rank, i)
-    engine = multiprocessing.get_context(method).Process(
-        target=engine_child, args=(rank, count, True), name="EngineCore_DP0"
-    )
+    engine = multiprocessing.get_context(method).Process(target=engine_child, args=(rank, count, True), name="EngineCore_DP0")
     engine.start()
     engine.join()
     assert engine.exitcode == 0

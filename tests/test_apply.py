@@ -41,9 +41,7 @@ def test_order_does_not_matter(logdir, order):
     first_vllm = order.index("vllm")
     first_apply = order.index("apply")
     assert vllm_lines == [f"vllm after-{i}" for i in range(first_vllm, len(order))]
-    assert trainer_lines == [
-        line for i in range(first_apply, len(order)) for line in (f"trainer after-{i}", f"harbor after-{i}")
-    ]
+    assert trainer_lines == [line for i in range(first_apply, len(order)) for line in (f"trainer after-{i}", f"harbor after-{i}")]
 
 
 def test_trainer_handlers_survive_a_later_dictconfig_that_closes_them(logdir):

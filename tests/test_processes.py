@@ -69,7 +69,9 @@ def test_fork_after_configuration_writes_nothing_twice(logdir):
     log.info("after fork")
     records = read_records(logdir / "vllm_rank_0.log")
     assert [(r["process_name"], r["message"]) for r in records] == [
-        ("MainProcess", "before fork"), ("EngineCore_DP0", "from the child"), ("MainProcess", "after fork"),
+        ("MainProcess", "before fork"),
+        ("EngineCore_DP0", "from the child"),
+        ("MainProcess", "after fork"),
     ]
 
 

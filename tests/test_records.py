@@ -37,7 +37,11 @@ def test_json_lines_are_objects_with_fields_and_exceptions(logdir, monkeypatch):
     assert first["message"] == "line one\nline two"
     assert first["step"] == 7
     assert {k: first[k] for k in ("level", "rank", "process_name", "pid", "logger")} == {
-        "level": "INFO", "rank": "2", "process_name": "MainProcess", "pid": os.getpid(), "logger": "skyrl_train.trainer",
+        "level": "INFO",
+        "rank": "2",
+        "process_name": "MainProcess",
+        "pid": os.getpid(),
+        "logger": "skyrl_train.trainer",
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
     assert "ValueError: boom" in second["exc_info"] and "Traceback" in second["exc_info"]

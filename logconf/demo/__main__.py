@@ -1,6 +1,6 @@
 """Run the demo job and print a summary of the log files it wrote.
 
-    python -m logconf.demo --out demo-logs [--format json] [--late-rank]
+python -m logconf.demo --out demo-logs [--format json] [--late-rank]
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
     started = time.monotonic()
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ray.init(
-        num_cpus=4, include_dashboard=False, log_to_driver=True,
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=True,
         runtime_env=logconf.ray_runtime_env({"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": here}),
     )
     try:

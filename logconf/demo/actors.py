@@ -13,7 +13,11 @@ def _engine_args(model: str):
     from vllm import AsyncEngineArgs
 
     return AsyncEngineArgs(
-        model=model, skip_tokenizer_init=True, enforce_eager=True, max_model_len=128, dtype="float32",
+        model=model,
+        skip_tokenizer_init=True,
+        enforce_eager=True,
+        max_model_len=128,
+        dtype="float32",
     )
 
 

@@ -15,8 +15,13 @@ def build_tiny_llama(directory: str) -> str:
     torch.manual_seed(0)
     # head_dim 64: the CPU attention backend refuses 16.
     config = LlamaConfig(
-        vocab_size=512, hidden_size=256, intermediate_size=512, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+        vocab_size=512,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=256,
     )
     partial = directory + ".partial"
     LlamaForCausalLM(config).save_pretrained(partial)
