@@ -24,8 +24,10 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
     from logconf.demo.model import build_tiny_llama
 
     out = os.path.abspath(out)
+    # What the README asks of a user: the two variables, exported before anything starts.
     os.environ["LOGCONF_DIR"] = out
     os.environ["LOGCONF_FORMAT"] = fmt
+    os.environ.setdefault("VLLM_LOGGING_CONFIG_PATH", logconf.vllm_config_path())
     build_tiny_llama(model)
     started = time.monotonic()
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -35,6 +37,9 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
         log_to_driver=True,
         runtime_env=logconf.ray_runtime_env({"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": here}),
     )
+    # The driver imports actor modules, and with them vLLM: its own vLLM records get a file of
+    # their own. Set after ray.init, so that Ray's workers do not inherit it.
+    os.environ["LOGCONF_RANK"] = "driver"
     try:
         from logconf.demo.actors import EngineActor, TrainerActor
 
