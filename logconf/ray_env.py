@@ -32,16 +32,17 @@ CARRIED = (
 DEFAULT_DIR = "/tmp/logconf"
 
 
-def ray_runtime_env(env_vars: Mapping[str, str] | None = None, **runtime_env: Any) -> dict[str, Any]:
-    """Return a ``runtime_env`` for ``ray.init`` that carries logconf's settings to every worker.
+def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Return ``runtime_env`` (for ``ray.init``) with logconf's settings added to its ``env_vars``.
 
-    Values come from ``env_vars`` first, then this process's environment. ``LOGCONF_DIR``
-    is made absolute here (a worker's working directory is not the driver's) and
-    ``VLLM_LOGGING_CONFIG_PATH`` defaults to the shipped JSON. The names are also added to
-    ``VLLM_RAY_EXTRA_ENV_VARS_TO_COPY`` so that vLLM's Ray-executor workers get them.
-    Other ``runtime_env`` fields pass through unchanged.
+    Values come from ``runtime_env["env_vars"]`` first, then this process's environment.
+    ``LOGCONF_DIR`` is made absolute here (a worker's working directory is not the driver's)
+    and ``VLLM_LOGGING_CONFIG_PATH`` defaults to the shipped JSON. The names are also added to
+    ``VLLM_RAY_EXTRA_ENV_VARS_TO_COPY`` so that vLLM's Ray-executor workers get them. Other
+    fields of ``runtime_env`` pass through unchanged.
     """
-    given = dict(env_vars or {})
+    env = dict(runtime_env or {})
+    given = {k: str(v) for k, v in dict(env.get("env_vars") or {}).items()}
     merged = {**{k: os.environ[k] for k in CARRIED if k in os.environ}, **given}
     merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR", DEFAULT_DIR)))
     merged.setdefault("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())
@@ -63,8 +64,7 @@ def ray_runtime_env(env_vars: Mapping[str, str] | None = None, **runtime_env: An
         if name not in extra and not name.startswith("VLLM_"):
             extra.append(name)
     merged["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"] = ",".join(extra)
-    env = dict(runtime_env)
-    env["env_vars"] = {**dict(env.get("env_vars", {})), **{k: str(v) for k, v in merged.items()}}
+    env["env_vars"] = merged
     return env
 
 

@@ -35,7 +35,7 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
         num_cpus=4,
         include_dashboard=False,
         log_to_driver=True,
-        runtime_env=logconf.ray_runtime_env({"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": here}),
+        runtime_env=logconf.ray_runtime_env({"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": here}}),
     )
     # The driver imports actor modules, and with them vLLM: its own vLLM records get a file of
     # their own. Set after ray.init, so that Ray's workers do not inherit it.

@@ -1,0 +1,71 @@
+"""The built wheel works on its own: shipped files inside, any working directory, two runtime deps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.packaging
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+    )
+    (path,) = out.glob("logconf-*.whl")
+    return path
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
+    """A fresh virtual environment with the wheel (not editable) and only its declared dependencies."""
+    target = tmp_path_factory.mktemp("venv")
+    venv.create(target, with_pip=True)
+    python = target / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", str(wheel)], check=True)
+    return python
+
+
+def test_wheel_carries_both_shipped_configs(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "logconf/vllm_logging.json" in names
+    assert "logconf/skyrl_logging.yaml" in names
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert sorted(r.split()[1].split(">")[0].lower() for r in requires) == ["python-json-logger", "pyyaml"]
+
+
+def test_installed_package_works_from_any_directory(installed, tmp_path):
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [str(installed), *args], cwd="/", capture_output=True, text=True, env={"LOGCONF_DIR": str(tmp_path)}
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    site = run("-c", "import logconf, os; print(os.path.dirname(logconf.__file__))")
+    assert site.startswith(str(installed.parent.parent)) and "site-packages" in site
+    vllm_path = run("-m", "logconf", "path", "vllm")
+    assert vllm_path == f"{site}/vllm_logging.json" and Path(vllm_path).is_file()
+    assert run("-m", "logconf", "path", "skyrl") == f"{site}/skyrl_logging.yaml"
+    assert run("-m", "logconf", "check", vllm_path).splitlines()[1].strip() == f"writes {tmp_path}/vllm_rank_0.log"
+    run("-c", "import logconf, logging; logconf.apply(); logging.getLogger('skyrl.x').info('from the wheel')")
+    assert "from the wheel" in (tmp_path / "skyrl_rank_0.log").read_text()
+
+
+def test_import_logconf_pulls_in_neither_ray_nor_vllm(installed):
+    code = "import sys, json, logconf; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'vllm', 'loguru', 'torch'))))"
+    done = subprocess.run([str(installed), "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []

@@ -1,0 +1,53 @@
+"""The runtime_env and actor options that carry logconf's environment through Ray (plain dicts)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import logconf
+from logconf.errors import ConfigError
+
+
+def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    env = logconf.ray_runtime_env({"env_vars": {"LOGCONF_DIR": "logs", "LOGCONF_CONSOLE_LEVEL": "ERROR"}})["env_vars"]
+    assert env["LOGCONF_DIR"] == str(tmp_path / "logs")
+    assert env["LOGCONF_FORMAT"] == "json"
+    assert env["LOGCONF_CONSOLE_LEVEL"] == "ERROR"
+    assert env["LOG_LEVEL"] == "DEBUG"
+    assert env["VLLM_LOGGING_CONFIG_PATH"] == logconf.vllm_config_path()
+    copied = env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+    assert {"LOGCONF_DIR", "LOGCONF_FORMAT", "LOGCONF_CONSOLE_LEVEL", "LOG_LEVEL", "LOGCONF_RANK"} <= set(copied)
+    assert not [name for name in copied if name.startswith("VLLM_")]  # vLLM copies its own
+
+
+def test_runtime_env_keeps_other_fields_and_existing_copy_list(monkeypatch):
+    env = logconf.ray_runtime_env({"pip": ["x"], "env_vars": {"OTHER": "1", "VLLM_RAY_EXTRA_ENV_VARS_TO_COPY": "MY_VAR"}})
+    assert env["pip"] == ["x"]
+    assert env["env_vars"]["OTHER"] == "1"
+    assert env["env_vars"]["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")[0] == "MY_VAR"
+    assert env["env_vars"]["LOGCONF_DIR"] == "/tmp/logconf"
+
+
+def test_runtime_env_refuses_what_vllm_would_refuse(monkeypatch):
+    with pytest.raises(ConfigError, match="LOGCONF_FORMAT: unknown log format"):
+        logconf.ray_runtime_env({"env_vars": {"LOGCONF_FORMAT": "xml"}})
+    monkeypatch.setenv("VLLM_CONFIGURE_LOGGING", "0")
+    with pytest.raises(ConfigError, match="VLLM_CONFIGURE_LOGGING"):
+        logconf.ray_runtime_env()
+
+
+def test_engine_options_set_only_the_rank_and_keep_other_options():
+    options = logconf.engine_options(1, num_cpus=1, runtime_env={"env_vars": {"A": "b"}})
+    assert options == {"num_cpus": 1, "runtime_env": {"env_vars": {"A": "b", "LOGCONF_RANK": "1"}}}
+
+
+@pytest.mark.parametrize("rank", ["", "../1", "a/b"])
+def test_engine_options_refuse_a_rank_that_is_not_a_file_name_part(rank):
+    with pytest.raises(ConfigError):
+        logconf.engine_options(rank)
+    assert "LOGCONF_RANK" not in os.environ
