@@ -66,6 +66,9 @@ def test_installed_package_works_from_any_directory(installed, tmp_path):
 
 
 def test_import_logconf_pulls_in_neither_ray_nor_vllm(installed):
-    code = "import sys, json, logconf; print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'vllm', 'loguru', 'torch'))))"
+    code = (
+        "import sys, json, logconf\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'vllm', 'loguru', 'torch'))))"
+    )
     done = subprocess.run([str(installed), "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout) == []

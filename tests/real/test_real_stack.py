@@ -142,7 +142,7 @@ def test_no_vllm_record_below_warning_reached_the_console(run):
 
 
 def test_every_line_of_every_file_parses(run):
-    files = sorted(p for p in run.out.iterdir() if p.name.endswith(("." + run.ext)))
+    files = sorted(p for p in run.out.iterdir() if p.name.endswith("." + run.ext))
     expected = [f"skyrl_rank_0.{run.ext}", f"vllm_rank_0.{run.ext}", f"vllm_rank_1.{run.ext}"]
     if run.late_rank and run.version == "0.30.0":
         expected.append(f"vllm_rank_driver.{run.ext}")  # the driver imported vLLM with the late-rank module
