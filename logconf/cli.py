@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterable, Sequence
 from logconf.config import check, load, skyrl_config_path, vllm_config_path
 from logconf.errors import ConfigError
 from logconf.logfiles import Entry, LogDirError
+from logconf.merge import EntryFilter, merge_files, render, render_json
+from logconf.summary import summarise, summary_json, summary_table
+from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
 
@@ -30,8 +33,6 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from logconf.summary import summarise, summary_json, summary_table
-
     summaries = summarise(args.dir)
     document = summary_json(args.dir, summaries)
     if args.json:
@@ -45,9 +46,7 @@ def _summary(args: argparse.Namespace) -> int:
     return 0 if document["ok"] else 1
 
 
-def _filter(args: argparse.Namespace) -> Callable[[Entry], bool]:
-    from logconf.merge import EntryFilter
-
+def _filter(args: argparse.Namespace) -> EntryFilter:
     return EntryFilter(
         level=args.level,
         loggers=tuple(args.logger or ()),
@@ -58,8 +57,6 @@ def _filter(args: argparse.Namespace) -> Callable[[Entry], bool]:
 
 
 def _writer(args: argparse.Namespace) -> Callable[[Iterable[Entry]], None]:
-    from logconf.merge import render, render_json
-
     to_text = render_json if args.json else render
     out = sys.stdout
 
@@ -70,16 +67,13 @@ def _writer(args: argparse.Namespace) -> Callable[[Iterable[Entry]], None]:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from logconf.merge import merge_files
-
     keep = _filter(args)
-    _writer(args)(e for e in merge_files(args.dir) if keep(e))
+    entries = merge_files(args.dir)
+    _writer(args)(filter(keep, entries) if keep.active else entries)
     return 0
 
 
 def _tail(args: argparse.Namespace) -> int:
-    from logconf.tail import follow, last_entries
-
     keep, write = _filter(args), _writer(args)
     if not args.follow:
         write(last_entries(args.dir, args.lines, keep))

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from logconf.records import parse_line
+from logconf.records import TEXT_LINE, parse_line
 
 __all__ = [
     "TRAINER_LOGGERS",
@@ -94,7 +94,7 @@ def time_key(value: object) -> str:
     converted. A time that does not parse returns "" (it sorts first).
     """
     text = str(value)
-    if _CANONICAL_TIME.fullmatch(text):
+    if len(text) == 24 and text[-1] == "Z" and _CANONICAL_TIME.fullmatch(text):
         return text
     try:
         moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace(",", "."))
@@ -106,7 +106,7 @@ def time_key(value: object) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One record (or one bad line) of one file: what merge, summary and tail pass around."""
 
@@ -144,7 +144,16 @@ class EntryReader:
 
         ``whole`` is False for a last line with no newline: it becomes a TORN entry.
         """
-        record = parse_line(line) if whole else None
+        record: dict[str, Any] | None = None
+        if not whole:
+            pass
+        elif self.json_file:
+            record = parse_line(line)
+        else:  # parse_line's text branch, inlined: this is merge's hot loop
+            match = TEXT_LINE.fullmatch(line)
+            if match is not None:
+                record = match.groupdict()
+                record["pid"] = int(record["pid"])
         pending = self.pending
         if record is None and whole and pending is not None and pending.kind == RECORD and not self.json_file:
             pending.lines.append(line)

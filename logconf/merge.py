@@ -94,28 +94,27 @@ class EntryFilter:
         return self._grep is None or any(self._grep.search(line) for line in entry.lines)
 
 
-def _record_lines(entry: Entry) -> list[str]:
-    record = entry.record
-    assert record is not None
-    head = (
-        f"{entry.time} {entry.file} rank={record.get('rank')} {record.get('process_name')}[{record.get('pid')}] "
-        f"{record['level']} {record['logger']}: {record['message']}"
-    )
-    if entry.file.endswith(".jsonl"):
-        tail = [str(record[k]) for k in ("exc_info", "stack_info") if record.get(k)]
-        return [head, *"\n".join(tail).splitlines()] if tail else [head]
-    return [head, *entry.lines[1:]]
-
-
 def render(entry: Entry) -> str:
-    """Return the entry as timeline text: ``TIME FILE rank=R PROCESS[PID] LEVEL LOGGER: MESSAGE``.
+    """Return the entry as a logconf text line with its file after the time:
+    ``TIME FILE LEVEL rank=R PROCESS[PID] LOGGER: MESSAGE``.
 
-    A traceback's lines follow their record unchanged; a bad line reads ``TIME FILE TORN: raw``
-    (or ``UNPARSABLE``), with the time of the record before it.
+    A traceback's lines follow their record unchanged (a JSON record's ``exc_info`` and
+    ``stack_info`` become such lines); a bad line reads ``TIME FILE TORN: raw`` (or
+    ``UNPARSABLE``), with the time of the record before it.
     """
-    if entry.kind != RECORD:
+    record = entry.record
+    if record is None:
         return f"{entry.time or '-'} {entry.file} {entry.kind.upper()}: {entry.lines[0]}"
-    return "\n".join(_record_lines(entry))
+    if not entry.file.endswith(".jsonl"):
+        first = entry.lines[0]
+        head = f"{entry.time} {entry.file} {first[25:]}"
+        return head if len(entry.lines) == 1 else "\n".join([head, *entry.lines[1:]])
+    head = (
+        f"{entry.time} {entry.file} {record['level']} rank={record.get('rank')} "
+        f"{record.get('process_name')}[{record.get('pid')}] {record['logger']}: {record['message']}"
+    )
+    tail = [str(record[k]) for k in ("exc_info", "stack_info") if record.get(k)]
+    return "\n".join([head, *tail]) if tail else head
 
 
 def render_json(entry: Entry) -> str:

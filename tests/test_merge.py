@@ -15,7 +15,7 @@ from logconf.logfiles import time_key
 from logconf.merge import EntryFilter, merge_files, render
 
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
-HEAD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) rank=(\S+) (\S+)\[(\d+)\] ([A-Z]+) (\S+): (.*)$")
+HEAD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) ([A-Z]+) rank=(\S+) (\S+)\[(\d+)\] (\S+): (.*)$")
 TRACEBACK = [
     "Traceback (most recent call last):",
     "  File *",
@@ -77,14 +77,14 @@ def test_tracebacks_stay_whole_when_ranks_log_at_once(logdir):
     lines = _merge(logdir)
     heads = [i for i, line in enumerate(lines) if HEAD.match(line)]
     assert len(heads) == 24  # 2 ranks x (5 actor + 5 INFO + WARNING + ERROR from EngineCore_DP0)
-    errors = [i for i in heads if HEAD.match(lines[i]).group(5) == "ERROR"]
+    errors = [i for i in heads if HEAD.match(lines[i]).group(2) == "ERROR"]
     assert {HEAD.match(lines[i]).group(1) for i in errors} == {"vllm_rank_0.log", "vllm_rank_1.jsonl"}
     for i in errors:
         block = lines[i + 1 : i + 5]
         assert block[0] == TRACEBACK[0] and block[1].startswith("  File ") and block[2:] == TRACEBACK[2:]
         assert i + 5 == len(lines) or HEAD.match(lines[i + 5])
     assert len(lines) == 24 + 2 * len(TRACEBACK)
-    tags = {HEAD.match(lines[i]).group(1, 2, 3) for i in heads}
+    tags = {HEAD.match(lines[i]).group(1, 3, 4) for i in heads}
     assert tags == {
         ("vllm_rank_0.log", "0", "EngineActor-0"),
         ("vllm_rank_0.log", "0", "EngineCore_DP0"),

@@ -18,7 +18,7 @@ from logconf.logfiles import subsystem_of
 from logconf.tail import Follower
 
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
-HEAD = re.compile(r"^\S+Z (\S+) rank=(\S+) (\S+)\[\d+\] ([A-Z]+) (\S+): (.*)$")
+HEAD = re.compile(r"^\S+Z (\S+) ([A-Z]+) rank=(\S+) (\S+)\[\d+\] (\S+): (.*)$")
 
 
 def test_tail_prints_the_last_records_of_the_merged_timeline(logdir):
