@@ -86,7 +86,10 @@ def follow(
     followers: dict[str, Follower] = {}
 
     def discover() -> None:
-        names = sorted((n for n in os.listdir(directory) if subsystem_of(n)), key=natural_key)
+        try:
+            names = sorted((n for n in os.listdir(directory) if subsystem_of(n)), key=natural_key)
+        except FileNotFoundError:  # the run's directory was removed: keep waiting for it
+            return
         for name in names:
             if name not in followers:
                 followers[name] = Follower(os.path.join(directory, name), 0)

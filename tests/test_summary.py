@@ -10,6 +10,26 @@ from logwriters import REPO, engine_rank, logconf_cli, run, trainer
 
 from logconf.summary import SCHEMA, summarise, summary_table
 
+ROW_KEYS = [
+    "file",
+    "subsystem",
+    "format",
+    "rank",
+    "lines",
+    "bytes",
+    "records",
+    "continuation_lines",
+    "first",
+    "last",
+    "span_s",
+    "processes",
+    "loggers",
+    "levels",
+    "foreign",
+    "other_rank",
+    "unparsable",
+    "torn",
+]
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
 
 
@@ -38,6 +58,8 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
     assert document["directory"] == str(logdir)
     files = {f["file"]: f for f in document["files"]}
     assert list(files) == ["skyrl_rank_0.log", "vllm_rank_0.log", "vllm_rank_1.jsonl"]
+    assert list(document) == ["schema", "directory", "ok", "totals", "files"]
+    assert list(files["vllm_rank_0.log"]) == ROW_KEYS  # the documented schema; keys are only ever added
 
     text = files["vllm_rank_0.log"]
     assert (text["subsystem"], text["format"], text["rank"]) == ("vllm", "text", "0")
