@@ -1,13 +1,20 @@
-"""``python -m logconf``: print the shipped files' paths and check configs."""
+"""``python -m logconf`` (also the ``logconf`` script): shipped config paths, config checks, and the
+operator tools over a run's rank files: ``summary``, ``merge`` and ``tail``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from logconf.config import check, load, skyrl_config_path, vllm_config_path
 from logconf.errors import ConfigError
+from logconf.logfiles import Entry, LogDirError
+from logconf.merge import EntryFilter, merge_files, render, render_json
+from logconf.summary import summarise, summary_json, summary_table
+from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
 
@@ -23,6 +30,76 @@ def _check(args: argparse.Namespace) -> int:
     for path in files:
         print(f"  writes {path}")
     return 0
+
+
+def _summary(args: argparse.Namespace) -> int:
+    summaries = summarise(args.dir)
+    document = summary_json(args.dir, summaries)
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(summary_table(summaries))
+        totals = document["totals"]
+        bad = {k: totals[k] for k in ("foreign", "other_rank", "unparsable", "torn") if totals[k]}
+        verdict = "ok" if document["ok"] else "PROBLEMS: " + ", ".join(f"{v} {k}" for k, v in bad.items())
+        print(f"{totals['files']} files, {totals['records']} records, {totals['lines']} lines: {verdict}")
+    return 0 if document["ok"] else 1
+
+
+def _filter(args: argparse.Namespace) -> EntryFilter:
+    return EntryFilter(
+        level=args.level,
+        loggers=tuple(args.logger or ()),
+        grep=args.grep,
+        since=getattr(args, "since", None),
+        until=getattr(args, "until", None),
+    )
+
+
+def _writer(args: argparse.Namespace) -> Callable[[Iterable[Entry]], None]:
+    to_text = render_json if args.json else render
+    out = sys.stdout
+
+    def write(entries: Iterable[Entry]) -> None:
+        out.writelines(to_text(e) + "\n" for e in entries)
+
+    return write
+
+
+def _merge(args: argparse.Namespace) -> int:
+    keep = _filter(args)
+    entries = merge_files(args.dir)
+    _writer(args)(filter(keep, entries) if keep.active else entries)
+    return 0
+
+
+def _tail(args: argparse.Namespace) -> int:
+    keep, write = _filter(args), _writer(args)
+    if not args.follow:
+        write(last_entries(args.dir, args.lines, keep))
+        return 0
+
+    def emit(entries: list[Entry]) -> None:
+        write(entries)
+        sys.stdout.flush()
+
+    try:
+        follow(args.dir, args.lines, keep, emit, interval=args.interval)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _add_filters(parser: argparse.ArgumentParser, *, times: bool) -> None:
+    parser.add_argument("--level", help="keep records at or above this level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    parser.add_argument(
+        "--logger", action="append", metavar="PREFIX", help="keep records of this logger or its children (repeatable)"
+    )
+    if times:
+        parser.add_argument("--since", metavar="TIME", help="keep records at or after this ISO 8601 time (UTC if no offset)")
+        parser.add_argument("--until", metavar="TIME", help="keep records at or before this ISO 8601 time")
+    parser.add_argument("--grep", metavar="REGEX", help="keep records whose text (traceback included) matches")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per record, with its file")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +121,48 @@ def build_parser() -> argparse.ArgumentParser:
     )
     checker.add_argument("file")
     checker.set_defaults(run=_check)
+
+    raw = argparse.RawDescriptionHelpFormatter
+    summary = commands.add_parser(
+        "summary",
+        help="one row per rank file: counts, span, processes, loggers, levels, misplaced and torn lines",
+        description="Summarise the rank files in DIR (text and JSON alike). Exits 1 when any file holds "
+        "foreign records (the other subsystem's loggers), records of another rank, unparsable or torn lines.",
+        epilog="examples:\n  logconf summary /tmp/logconf\n  logconf summary demo-logs --json | jq .totals",
+        formatter_class=raw,
+    )
+    summary.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR (or one rank file)")
+    summary.add_argument("--json", action="store_true", help="print the summary as JSON (schema logconf.summary/1)")
+    summary.set_defaults(run=_summary)
+
+    merge = commands.add_parser(
+        "merge",
+        help="all rank files as one timeline, tracebacks kept whole",
+        description="Print every rank file in DIR as one timeline ordered by time, then file, then position, "
+        "each record tagged with its file, rank and process. Streams: memory is one record per file.",
+        epilog="examples:\n  logconf merge /tmp/logconf --level WARNING\n"
+        "  logconf merge demo-logs --logger vllm.v1.engine --since 2026-11-26T09:10:00Z --until 2026-11-26T09:11:00Z\n"
+        "  logconf merge demo-logs --grep 'step 40|Traceback'",
+        formatter_class=raw,
+    )
+    merge.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR (or one rank file)")
+    _add_filters(merge, times=True)
+    merge.set_defaults(run=_merge)
+
+    tail = commands.add_parser(
+        "tail",
+        help="the last records of every rank file, merged; -f follows them, new files included",
+        description="Print the last N records of DIR's merged timeline; with -f, keep printing records as they "
+        "arrive in any rank file, including files created later. Ctrl-C stops.",
+        epilog="examples:\n  logconf tail /tmp/logconf -n 20\n  logconf tail -f /tmp/logconf --level WARNING",
+        formatter_class=raw,
+    )
+    tail.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep following the files")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="records to print first (default 10)")
+    tail.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between polls with -f (default 0.2)")
+    _add_filters(tail, times=False)
+    tail.set_defaults(run=_tail)
     return parser
 
 
@@ -51,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except ConfigError as exc:
-        print(f"logconf: {exc}", file=sys.stderr)
+    except (ConfigError, LogDirError) as exc:
+        print(f"logconf {args.command}: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `logconf merge DIR | head`: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

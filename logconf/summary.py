@@ -1,29 +1,55 @@
-"""Summarise a run's log directory: one row per rank file, with lines that sit in the wrong file."""
+"""Summarise a run's log directory: one row per rank file, with the lines that sit in the wrong file.
+
+``logconf summary DIR --json`` prints one JSON object whose shape is stable (``schema`` names
+its version; keys are only ever added)::
+
+    {"schema": "logconf.summary/1", "directory": "/abs/DIR", "ok": true,
+     "totals": {"files", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn"},
+     "files": [{"file": "vllm_rank_0.log", "subsystem": "vllm", "format": "text", "rank": "0",
+                "lines": 56, "bytes": 6241, "records": 50, "continuation_lines": 6,
+                "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
+                "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
+                "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
+                "unparsable": 0, "torn": 0}, ...]}
+
+``foreign`` counts records whose logger belongs to the other subsystem (a ``skyrl_train.*``
+record in a ``vllm_rank_*`` file, or a ``vllm.*``/``uvicorn.*`` one in a ``skyrl_rank_*`` file);
+``other_rank`` counts records whose ``rank`` differs from the file name's; ``unparsable`` counts
+lines that are neither records nor a text record's continuation (a traceback line); ``torn``
+counts a last line with no newline and JSON lines that start with ``{`` but do not decode.
+``ok`` is false, and the command exits 1, when any of the four is non-zero.
+"""
 
 from __future__ import annotations
 
 import collections
+import datetime
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
-from logconf.records import parse_line
+from logconf.logfiles import (
+    RECORD,
+    TORN,
+    TRAINER_LOGGERS,
+    VLLM_LOGGERS,
+    iter_entries,
+    rank_files,
+    subsystem_of,
+)
 
-__all__ = ["FileSummary", "subsystem_of", "summarise", "summary_table"]
+__all__ = ["SCHEMA", "FileSummary", "subsystem_of", "summarise", "summarise_file", "summary_json", "summary_table"]
 
-VLLM_LOGGERS = ("vllm", "uvicorn")
-TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
+SCHEMA = "logconf.summary/1"
 
 
 def _under(name: str, roots: tuple[str, ...]) -> bool:
     return any(name == root or name.startswith(root + ".") for root in roots)
 
 
-def subsystem_of(filename: str) -> str | None:
-    """Return ``vllm`` or ``skyrl`` for a rank file's name, or None for other files."""
-    for prefix in ("vllm", "skyrl"):
-        if filename.startswith(prefix + "_rank_") and filename.endswith((".log", ".jsonl")) and ".stdio." not in filename:
-            return prefix
-    return None
+def _rank_of(filename: str) -> str:
+    stem = filename.split("_rank_", 1)[1]
+    return stem.rsplit(".", 1)[0]
 
 
 @dataclass
@@ -37,42 +63,124 @@ class FileSummary:
     levels: collections.Counter[str] = field(default_factory=collections.Counter)
     foreign: int = 0
     unparsable: int = 0
+    torn: int = 0
+    other_rank: int = 0
+    continuation_lines: int = 0
+    first: str = ""
+    last: str = ""
+
+    @property
+    def subsystem(self) -> str | None:
+        return subsystem_of(self.file)
+
+    @property
+    def rank(self) -> str | None:
+        return _rank_of(self.file) if self.subsystem else None
+
+    @property
+    def problems(self) -> int:
+        """Records or lines that should not be in this file: foreign, other rank, unparsable, torn."""
+        return self.foreign + self.other_rank + self.unparsable + self.torn
+
+    @property
+    def span_s(self) -> float:
+        if not self.first or not self.last:
+            return 0.0
+        parse = datetime.datetime.fromisoformat
+        return round((parse(self.last[:-1]) - parse(self.first[:-1])).total_seconds(), 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The file's row as the ``--json`` output gives it (see the module docstring)."""
+        return {
+            "file": self.file,
+            "subsystem": self.subsystem,
+            "format": "json" if self.file.endswith(".jsonl") else "text",
+            "rank": self.rank,
+            "lines": self.lines,
+            "bytes": self.bytes,
+            "records": self.records,
+            "continuation_lines": self.continuation_lines,
+            "first": self.first or None,
+            "last": self.last or None,
+            "span_s": self.span_s,
+            "processes": dict(sorted(self.processes.items())),
+            "loggers": dict(sorted(self.loggers.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "levels": dict(sorted(self.levels.items())),
+            "foreign": self.foreign,
+            "other_rank": self.other_rank,
+            "unparsable": self.unparsable,
+            "torn": self.torn,
+        }
 
 
 def summarise_file(path: str) -> FileSummary:
+    """Count one rank file's lines, records, processes, loggers, levels and misplaced or bad lines."""
     name = os.path.basename(path)
     subsystem = subsystem_of(name)
-    foreign_roots = TRAINER_LOGGERS if subsystem == "vllm" else VLLM_LOGGERS
+    foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(subsystem or "", ())
+    rank = _rank_of(name) if subsystem else None
     summary = FileSummary(name, bytes=os.path.getsize(path))
-    json_file = name.endswith(".jsonl")
-    with open(path, encoding="utf-8", errors="replace") as file:
-        for line in file:
-            summary.lines += 1
-            record = parse_line(line)
-            if record is None:
-                # A text record's traceback continues on following lines; JSON holds whole records.
-                if json_file or summary.records == 0 or not line.endswith("\n"):
-                    summary.unparsable += 1
-                continue
-            summary.records += 1
-            summary.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
-            summary.loggers[record["logger"]] += 1
-            summary.levels[record["level"]] += 1
-            if _under(record["logger"], foreign_roots):
-                summary.foreign += 1
+    for entry in iter_entries(path):
+        summary.lines += len(entry.lines)
+        record = entry.record
+        if entry.kind != RECORD or record is None:
+            if entry.kind == TORN:
+                summary.torn += 1
+            else:
+                summary.unparsable += 1
+            continue
+        summary.records += 1
+        summary.continuation_lines += len(entry.lines) - 1
+        summary.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
+        summary.loggers[str(record["logger"])] += 1
+        summary.levels[str(record["level"])] += 1
+        if entry.time:
+            summary.first = min(summary.first, entry.time) if summary.first else entry.time
+            summary.last = max(summary.last, entry.time)
+        if _under(str(record["logger"]), foreign_roots):
+            summary.foreign += 1
+        if rank is not None and str(record.get("rank")) != rank:
+            summary.other_rank += 1
     return summary
 
 
 def summarise(directory: str) -> list[FileSummary]:
-    """Summarise every rank file in ``directory``, in name order."""
-    names = sorted(n for n in os.listdir(directory) if subsystem_of(n))
-    return [summarise_file(os.path.join(directory, n)) for n in names]
+    """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10)."""
+    return [summarise_file(path) for path in rank_files(directory)]
+
+
+def summary_json(directory: str, summaries: list[FileSummary]) -> dict[str, Any]:
+    """Return the ``--json`` document for ``summaries`` (see the module docstring)."""
+    totals = {"files": len(summaries)}
+    for key in ("lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn"):
+        totals[key] = sum(getattr(s, key) for s in summaries)
+    return {
+        "schema": SCHEMA,
+        "directory": os.path.abspath(directory),
+        "ok": not any(s.problems for s in summaries),
+        "totals": totals,
+        "files": [s.as_dict() for s in summaries],
+    }
+
+
+def _top(counter: collections.Counter[str], n: int) -> str:
+    ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k} {v}" for k, v in ranked[:n])
+    return text + (f", +{len(ranked) - n} more" if len(ranked) > n else "")
 
 
 def summary_table(summaries: list[FileSummary]) -> str:
     """Render the summaries as a Markdown table."""
-    rows = ["| file | lines | bytes | processes | loggers | foreign lines |", "|---|---:|---:|---|---:|---:|"]
+    rows = [
+        "| file | lines | bytes | span | processes | top loggers | levels | foreign | other rank | unparsable | torn |",
+        "|---|---:|---:|---|---|---|---|---:|---:|---:|---:|",
+    ]
     for s in summaries:
-        processes = ", ".join(sorted(p.rsplit(":", 1)[0] for p in s.processes))
-        rows.append(f"| {s.file} | {s.lines} | {s.bytes} | {len(s.processes)} ({processes}) | {len(s.loggers)} | {s.foreign} |")
+        span = f"{s.first} +{s.span_s:g}s" if s.first else "-"
+        processes = ", ".join(f"{k} ({v})" for k, v in sorted(s.processes.items()))
+        levels = ", ".join(f"{k} {v}" for k, v in sorted(s.levels.items()))
+        rows.append(
+            f"| {s.file} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
+            f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} |"
+        )
     return "\n".join(rows)

@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = summarise(os.path.abspath(args.out))
     print(f"\n{result['steps']} training steps, {result['tokens']} tokens generated, {result['seconds']} s on Ray")
     print(summary_table(summaries))
-    return 1 if any(s.foreign or s.unparsable for s in summaries) else 0
+    return 1 if any(s.problems for s in summaries) else 0
 
 
 if __name__ == "__main__":

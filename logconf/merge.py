@@ -1,0 +1,127 @@
+"""Merge a run's rank files into one timeline, streaming, with a record's traceback kept whole.
+
+Memory is bounded by the number of files times the largest record: ``heapq.merge`` holds one
+entry per file, and each file is read a line at a time. Order is the record's UTC time, then
+the file's natural name order (rank 2 before rank 10), then the record's position in its file,
+so records with equal timestamps come out in the same order on every run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from operator import attrgetter
+
+from logconf.logfiles import RECORD, Entry, LogDirError, iter_entries, rank_files, time_key
+
+__all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json"]
+
+_KEY = attrgetter("time", "order", "position")
+
+
+def merge_entries(paths: Iterable[str]) -> Iterator[Entry]:
+    """Yield the entries of every file in ``paths`` as one timeline (time, file order, position)."""
+    return heapq.merge(*(iter_entries(path, order) for order, path in enumerate(paths)), key=_KEY)
+
+
+def merge_files(directory: str) -> Iterator[Entry]:
+    """Yield the entries of every rank file in ``directory`` (or the one file) as one timeline."""
+    return merge_entries(rank_files(directory))
+
+
+def _level_number(name: str) -> int:
+    number = logging.getLevelName(name.upper())
+    if isinstance(number, int):
+        return number
+    if name.isdigit():
+        return int(name)
+    raise LogDirError(f"--level: unknown level {name!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def parse_time(option: str, value: str) -> str:
+    """Return ``value`` (ISO 8601; a time with no offset is UTC) as a canonical key, or raise LogDirError."""
+    key = time_key(value)
+    if not key:
+        raise LogDirError(f"{option}: not an ISO 8601 time: {value!r}; use e.g. 2026-11-26T09:10:00Z")
+    return key
+
+
+@dataclass
+class EntryFilter:
+    """Keep entries at or above ``level``, under a ``loggers`` prefix, in [since, until], matching ``grep``.
+
+    A line that is not a record (unparsable or torn) has no level or logger: it passes only
+    when neither ``level`` nor ``loggers`` is set.
+    """
+
+    level: str | None = None
+    loggers: tuple[str, ...] = ()
+    since: str | None = None
+    until: str | None = None
+    grep: str | None = None
+
+    def __post_init__(self) -> None:
+        self._level = _level_number(self.level) if self.level else None
+        self._since = parse_time("--since", self.since) if self.since else None
+        self._until = parse_time("--until", self.until) if self.until else None
+        try:
+            self._grep = re.compile(self.grep) if self.grep else None
+        except re.error as exc:
+            raise LogDirError(f"--grep: not a regular expression: {self.grep!r} ({exc})") from None
+
+    @property
+    def active(self) -> bool:
+        return any((self._level, self.loggers, self._since, self._until, self._grep))
+
+    def __call__(self, entry: Entry) -> bool:
+        record = entry.record
+        if self._level is not None or self.loggers:
+            if entry.kind != RECORD or record is None:
+                return False
+            if self._level is not None and logging.getLevelName(str(record["level"])) < self._level:
+                return False
+            name = str(record["logger"])
+            if self.loggers and not any(name == p or name.startswith(p + ".") for p in self.loggers):
+                return False
+        if self._since is not None and entry.time < self._since:
+            return False
+        if self._until is not None and entry.time > self._until:
+            return False
+        return self._grep is None or any(self._grep.search(line) for line in entry.lines)
+
+
+def render(entry: Entry) -> str:
+    """Return the entry as a logconf text line with its file after the time:
+    ``TIME FILE LEVEL rank=R PROCESS[PID] LOGGER: MESSAGE``.
+
+    A traceback's lines follow their record unchanged (a JSON record's ``exc_info`` and
+    ``stack_info`` become such lines); a bad line reads ``TIME FILE TORN: raw`` (or
+    ``UNPARSABLE``), with the time of the record before it.
+    """
+    record = entry.record
+    if record is None:
+        return f"{entry.time or '-'} {entry.file} {entry.kind.upper()}: {entry.lines[0]}"
+    if not entry.file.endswith(".jsonl"):
+        first = entry.lines[0]
+        head = f"{entry.time} {entry.file} {first[25:]}"
+        return head if len(entry.lines) == 1 else "\n".join([head, *entry.lines[1:]])
+    head = (
+        f"{entry.time} {entry.file} {record['level']} rank={record.get('rank')} "
+        f"{record.get('process_name')}[{record.get('pid')}] {record['logger']}: {record['message']}"
+    )
+    tail = [str(record[k]) for k in ("exc_info", "stack_info") if record.get(k)]
+    return "\n".join([head, *tail]) if tail else head
+
+
+def render_json(entry: Entry) -> str:
+    """Return the entry as one JSON line: the record's fields plus ``file`` (and ``continuation``)."""
+    if entry.kind != RECORD or entry.record is None:
+        return json.dumps({"time": entry.time or None, "file": entry.file, "kind": entry.kind, "line": entry.lines[0]})
+    document = {"time": entry.time, "file": entry.file, **{k: v for k, v in entry.record.items() if k != "time"}}
+    if len(entry.lines) > 1:
+        document["continuation"] = entry.lines[1:]
+    return json.dumps(document, ensure_ascii=False)

@@ -1,0 +1,110 @@
+"""Spawn-child targets that write rank files through the shipped configs, for the operator-tool tests.
+
+Each child sets its own rank and format, then configures logging the way its process would in
+a real run: vLLM's json.loads + dictConfig of vllm_logging.json, or the trainer's logconf.apply().
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+from helpers import load_like_vllm
+
+import logconf
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _setup(rank: str, fmt: str) -> None:
+    os.environ["LOGCONF_RANK"] = rank
+    os.environ["LOGCONF_FORMAT"] = fmt
+
+
+def _fail_step(log: logging.Logger, step: int) -> None:
+    try:
+        raise RuntimeError(f"step {step} blew up")
+    except RuntimeError:
+        log.exception("step %d failed", step)
+
+
+def engine_core(rank: str, fmt: str, infos: int) -> None:
+    """vLLM's EngineCore child: ``infos`` INFO records, 1 WARNING, 1 ERROR with a traceback."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    for i in range(infos):
+        log.info("core rank=%s i=%d", rank, i)
+    log.warning("core rank=%s slow step", rank)
+    _fail_step(log, 40)
+
+
+def engine_rank(rank: str, fmt: str, infos: int) -> None:
+    """One engine rank: the actor logs ``infos`` INFO records, then runs an EngineCore_DP0 spawn child."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.entrypoints.llm")
+    for i in range(infos):
+        log.info("actor rank=%s i=%d", rank, i)
+    child = multiprocessing.get_context("spawn").Process(target=engine_core, args=(rank, fmt, infos), name="EngineCore_DP0")
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+
+
+def trainer(rank: str, fmt: str, infos: int, foreign: int = 0) -> None:
+    """The trainer: logconf.apply(), ``infos`` INFO records; ``foreign`` vLLM records leak in by misconfiguration."""
+    _setup(rank, fmt)
+    logconf.apply()
+    log = logging.getLogger("skyrl_train.trainer")
+    for i in range(infos):
+        log.info("trainer step %d", i)
+    if foreign:
+        # A wrong config hangs the trainer's file handler on a vLLM logger: its records land in skyrl_rank_N.
+        leak = logging.getLogger("vllm.leaked")
+        leak.addHandler(logging.getLogger("skyrl_train").handlers[0])
+        leak.setLevel(logging.INFO)
+        for i in range(foreign):
+            leak.info("leaked %d", i)
+
+
+def at_fixed_time(rank: str, fmt: str, created: float, count: int) -> None:
+    """Write ``count`` records that all carry the same timestamp, through the real handler and formatter."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.tie")
+    for i in range(count):
+        record = logging.makeLogRecord(
+            {"name": log.name, "levelno": logging.INFO, "levelname": "INFO", "msg": f"tie rank={rank} i={i}", "created": created}
+        )
+        record.msecs = 0.0
+        log.handle(record)
+
+
+def slow_engine(rank: str, fmt: str, count: int, pause: float) -> None:
+    """Log ``count`` records ``pause`` seconds apart, the last one with a traceback."""
+    import time
+
+    _setup(rank, fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    for i in range(count - 1):
+        log.info("live rank=%s i=%d", rank, i)
+        time.sleep(pause)
+    _fail_step(log, count)
+
+
+def run(target, *args, name: str = "EngineActor") -> None:
+    """Run ``target(*args)`` in a spawn child and wait for it to succeed."""
+    child = multiprocessing.get_context("spawn").Process(target=target, args=args, name=name)
+    child.start()
+    child.join(180)
+    assert child.exitcode == 0, f"{target.__name__}{args} exited {child.exitcode}"
+
+
+def logconf_cli(*args: str) -> list[str]:
+    """The command line that runs this worktree's ``python -m logconf`` with ``args``."""
+    return [sys.executable, "-m", "logconf", *args]

@@ -1,0 +1,136 @@
+"""`logconf summary`: exact per-file counts from files that real handlers wrote, text and JSON alike."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from logwriters import REPO, engine_rank, logconf_cli, run, trainer
+
+from logconf.summary import SCHEMA, summarise, summary_table
+
+ROW_KEYS = [
+    "file",
+    "subsystem",
+    "format",
+    "rank",
+    "lines",
+    "bytes",
+    "records",
+    "continuation_lines",
+    "first",
+    "last",
+    "span_s",
+    "processes",
+    "loggers",
+    "levels",
+    "foreign",
+    "other_rank",
+    "unparsable",
+    "torn",
+]
+TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
+
+
+def _summary(directory, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(logconf_cli("summary", str(directory), *extra), cwd=REPO, capture_output=True, text=True, timeout=60)
+
+
+def _by_name(processes: dict[str, int]) -> dict[str, int]:
+    return {key.rsplit(":", 1)[0]: count for key, count in processes.items()}
+
+
+def _write_run(logdir) -> None:
+    run(engine_rank, "0", "text", 5, name="EngineActor-0")
+    run(engine_rank, "1", "json", 5, name="EngineActor-1")
+    run(trainer, "0", "text", 4, name="MainProcess")
+
+
+def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdir):
+    """Two engine ranks (text, JSON) of two processes each and a trainer: every count in --json is exact."""
+    _write_run(logdir)
+    result = _summary(logdir, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["schema"] == SCHEMA
+    assert document["ok"] is True
+    assert document["directory"] == str(logdir)
+    files = {f["file"]: f for f in document["files"]}
+    assert list(files) == ["skyrl_rank_0.log", "vllm_rank_0.log", "vllm_rank_1.jsonl"]
+    assert list(document) == ["schema", "directory", "ok", "totals", "files"]
+    assert list(files["vllm_rank_0.log"]) == ROW_KEYS  # the documented schema; keys are only ever added
+
+    text = files["vllm_rank_0.log"]
+    assert (text["subsystem"], text["format"], text["rank"]) == ("vllm", "text", "0")
+    assert text["records"] == 12
+    assert text["continuation_lines"] == TRACEBACK_LINES
+    assert text["lines"] == 12 + TRACEBACK_LINES
+    assert text["bytes"] == os.path.getsize(logdir / "vllm_rank_0.log")
+    assert _by_name(text["processes"]) == {"EngineActor-0": 5, "EngineCore_DP0": 7}
+    assert text["loggers"] == {"vllm.v1.engine.core": 7, "vllm.entrypoints.llm": 5}
+    assert text["levels"] == {"ERROR": 1, "INFO": 10, "WARNING": 1}
+    assert (text["foreign"], text["other_rank"], text["unparsable"], text["torn"]) == (0, 0, 0, 0)
+    assert text["first"] <= text["last"] and text["span_s"] >= 0
+
+    js = files["vllm_rank_1.jsonl"]
+    assert (js["format"], js["rank"], js["records"], js["lines"], js["continuation_lines"]) == ("json", "1", 12, 12, 0)
+    assert _by_name(js["processes"]) == {"EngineActor-1": 5, "EngineCore_DP0": 7}
+    assert js["levels"] == {"ERROR": 1, "INFO": 10, "WARNING": 1}
+
+    skyrl = files["skyrl_rank_0.log"]
+    assert (skyrl["subsystem"], skyrl["records"], skyrl["lines"]) == ("skyrl", 4, 4)
+    assert skyrl["loggers"] == {"skyrl_train.trainer": 4}
+
+    assert document["totals"] == {
+        "files": 3,
+        "lines": 12 + TRACEBACK_LINES + 12 + 4,
+        "bytes": sum(f["bytes"] for f in files.values()),
+        "records": 28,
+        "foreign": 0,
+        "other_rank": 0,
+        "unparsable": 0,
+        "torn": 0,
+    }
+
+
+def test_summary_table_has_one_row_per_file_and_exits_zero_when_clean(logdir):
+    """The text form prints a Markdown row per rank file and an 'ok' verdict; exit status 0."""
+    _write_run(logdir)
+    result = _summary(logdir)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:5]] == ["| skyrl_rank_0.log", "| vllm_rank_0.log", "| vllm_rank_1.jsonl"]
+    assert lines[-1] == f"3 files, 28 records, {12 + TRACEBACK_LINES + 12 + 4} lines: ok"
+    assert summary_table(summarise(str(logdir))).splitlines()[0].startswith("| file | lines | bytes | span |")
+
+
+def test_summary_counts_foreign_other_rank_unparsable_and_torn_lines_and_exits_one(logdir):
+    """Leaked vLLM records, a file of another rank, a stray line and a torn last line: counted, exit 1."""
+    run(engine_rank, "0", "text", 2, name="EngineActor-0")
+    run(engine_rank, "1", "json", 2, name="EngineActor-1")
+    run(trainer, "0", "text", 3, 2, name="MainProcess")
+    os.rename(logdir / "vllm_rank_1.jsonl", logdir / "vllm_rank_2.jsonl")  # an operator moved rank 1's file
+    with open(logdir / "vllm_rank_2.jsonl", "a", encoding="utf-8") as file:
+        file.write("print() output that is not a record\n")
+        file.write('{"time": "2026-11-26T08:00:00.000Z", "level": "INF')  # a writer died mid-line
+    result = _summary(logdir, "--json")
+    assert result.returncode == 1
+    files = {f["file"]: f for f in json.loads(result.stdout)["files"]}
+    assert (files["skyrl_rank_0.log"]["foreign"], files["skyrl_rank_0.log"]["records"]) == (2, 5)
+    moved = files["vllm_rank_2.jsonl"]
+    assert (moved["other_rank"], moved["records"], moved["unparsable"], moved["torn"]) == (6, 6, 1, 1)
+    assert moved["lines"] == 8
+    assert files["vllm_rank_0.log"]["foreign"] == 0
+    text = _summary(logdir)
+    assert text.returncode == 1
+    assert (
+        text.stdout.splitlines()[-1] == "3 files, 17 records, 23 lines: PROBLEMS: 2 foreign, 6 other_rank, 1 unparsable, 1 torn"
+    )
+
+
+def test_summary_orders_ranks_naturally(logdir):
+    """Rank 2 comes before rank 10 in the rows, as in merge's tie order."""
+    run(engine_rank, "10", "text", 1, name="EngineActor-10")
+    run(engine_rank, "2", "text", 1, name="EngineActor-2")
+    assert [s.file for s in summarise(str(logdir))] == ["vllm_rank_2.log", "vllm_rank_10.log"]

@@ -1,0 +1,125 @@
+"""`logconf tail`: the last records merged, and with -f every rank file followed, new files included."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import multiprocessing
+import queue
+import re
+import subprocess
+import threading
+import time
+
+from helpers import load_like_vllm
+from logwriters import REPO, at_fixed_time, logconf_cli, run, slow_engine, trainer
+
+from logconf.logfiles import subsystem_of
+from logconf.tail import Follower
+
+T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
+HEAD = re.compile(r"^\S+Z (\S+) ([A-Z]+) rank=(\S+) (\S+)\[\d+\] (\S+): (.*)$")
+
+
+def test_tail_prints_the_last_records_of_the_merged_timeline(logdir):
+    """Without -f, tail -n 3 prints the 3 latest records across all files, in merge order."""
+    run(at_fixed_time, "0", "text", T0, 3, name="EngineActor-0")
+    run(at_fixed_time, "1", "json", T0 + 1, 2, name="EngineActor-1")
+    result = subprocess.run(logconf_cli("tail", str(logdir), "-n", "3"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [HEAD.match(line).group(6) for line in result.stdout.splitlines()] == [
+        "tie rank=0 i=2",
+        "tie rank=1 i=0",
+        "tie rank=1 i=1",
+    ]
+
+
+class _Reader(threading.Thread):
+    """Collect a child's stdout lines without blocking the test."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, queue.Queue()
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, done, timeout: float = 90.0) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not done(seen) and time.monotonic() < deadline:
+            try:
+                seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        return seen
+
+
+def test_follow_prints_records_from_every_rank_file_including_ones_created_later(logdir):
+    """tail -f -n 0 on a run: records of rank 0, then of rank 1's and the trainer's new files, each once, tracebacks whole."""
+    run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")  # old records: -n 0 skips them
+    with subprocess.Popen(
+        logconf_cli("tail", "-f", str(logdir), "-n", "0", "--interval", "0.05"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as tail:
+        reader = _Reader(tail.stdout)
+        reader.start()
+        try:
+            time.sleep(1.0)  # let tail take its first look before anything new is written
+            ctx = multiprocessing.get_context("spawn")
+            writers = [
+                ctx.Process(target=slow_engine, args=("0", "text", 4, 0.1), name="EngineCore_DP0"),
+                ctx.Process(target=slow_engine, args=("1", "json", 4, 0.1), name="EngineCore_DP0"),
+                ctx.Process(target=trainer, args=("0", "json", 3), name="MainProcess"),
+            ]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join(120)
+                assert writer.exitcode == 0
+            lines = reader.until(lambda seen: sum(1 for line in seen if HEAD.match(line)) >= 11)
+            time.sleep(0.5)
+            lines += reader.until(lambda seen: False, timeout=0.5)  # nothing more may come
+        finally:
+            tail.terminate()
+            tail.wait(30)
+            reader.join(30)
+    heads = [HEAD.match(line) for line in lines if HEAD.match(line)]
+    assert sorted((m.group(1), m.group(6)) for m in heads) == sorted(
+        [("vllm_rank_0.log", f"live rank=0 i={i}") for i in range(3)]
+        + [("vllm_rank_1.jsonl", f"live rank=1 i={i}") for i in range(3)]
+        + [("vllm_rank_0.log", "step 4 failed"), ("vllm_rank_1.jsonl", "step 4 failed")]
+        + [("skyrl_rank_0.jsonl", f"trainer step {i}") for i in range(3)]
+    )
+    for i, line in enumerate(lines):
+        if line.endswith("step 4 failed"):
+            assert lines[i + 1] == "Traceback (most recent call last):"
+            assert lines[i + 4] == "RuntimeError: step 4 blew up"
+    assert len(lines) == 11 + 2 * 4
+    assert all("tie " not in line for line in lines)
+
+
+def test_follower_keeps_an_unfinished_line_back_until_its_newline_arrives(logdir):
+    """Bytes of a record still being written are not printed (or called torn) until the line is whole."""
+    load_like_vllm()
+    logging.getLogger("vllm.a").info("first")
+    path = str(logdir / "vllm_rank_0.log")
+    assert subsystem_of("vllm_rank_0.log") == "vllm"
+    follower = Follower(path, 0)
+    assert [e.record["message"] for e in follower.poll()] == ["first"]
+    with open(path, "rb") as file:
+        whole = file.read()
+    logging.getLogger("vllm.a").info("second")
+    with open(path, "rb") as file:
+        second = file.read()[len(whole) :]
+    with open(path, "r+b") as file:  # stand in for a write seen half done: cut the second record short
+        file.truncate(len(whole) + 10)
+    assert list(follower.poll()) == []
+    with open(path, "ab") as file:
+        file.write(second[10:])
+    assert [e.record["message"] for e in follower.poll()] == ["second"]
+    assert list(follower.poll()) == []
