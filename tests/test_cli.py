@@ -29,7 +29,7 @@ def test_check_reports_one_clear_line_for_bad_input(tmp_path):
     done = run("check", logconf.skyrl_config_path(), env={"LOGCONF_RANK": "", "PATH": "/usr/bin"})
     assert done.returncode == 2
     assert done.stderr.strip() == (
-        f"logconf: {logconf.skyrl_config_path()}: formatters.logconf_file.rank: environment variable LOGCONF_RANK "
+        f"logconf check: {logconf.skyrl_config_path()}: formatters.logconf_file.rank: environment variable LOGCONF_RANK "
         "is set but empty (got '${LOGCONF_RANK:-${RANK:-0}}'); give it a value, or unset it to use the default"
     )
     assert "Traceback" not in done.stderr

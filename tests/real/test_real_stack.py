@@ -170,3 +170,24 @@ def test_records_logged_before_a_late_rank_land_in_the_late_rank_file(run):
     expected = 1 if run.late_rank and run.version == "0.30.0" else 0
     assert [(int(r["pid"]), r["rank"]) for r in early] == [(late_actor, "1")] * expected
     assert all(int(r["pid"]) != late_actor for r in run.records("vllm_rank_0"))
+
+
+def test_logconf_summary_finds_nothing_misplaced_or_torn(run):
+    """`logconf summary --json` over the real run: every file read, nothing foreign, torn or unparsable."""
+    done = subprocess.run(
+        [sys.executable, "-m", "logconf", "summary", str(run.out), "--json"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True
+    totals = summary["totals"]
+    assert {k: totals[k] for k in ("foreign", "other_rank", "unparsable", "torn")} == {
+        "foreign": 0,
+        "other_rank": 0,
+        "unparsable": 0,
+        "torn": 0,
+    }
+    by_file = {f["file"]: f for f in summary["files"]}
+    for rank in (0, 1):
+        record_count = len(run.records(f"vllm_rank_{rank}"))
+        assert by_file[f"vllm_rank_{rank}.{run.ext}"]["records"] == record_count
