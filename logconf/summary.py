@@ -10,7 +10,7 @@ from logconf.records import parse_line
 
 __all__ = ["FileSummary", "subsystem_of", "summarise", "summary_table"]
 
-VLLM_LOGGERS = ("vllm", "uvicorn")
+VLLM_LOGGERS = ("vllm", "uvicorn", "py.warnings")  # warnings in vLLM processes: logconf.capture
 TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
 
 
