@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import fcntl
 import logging
 import os
@@ -350,14 +351,21 @@ def install(
         originals = _originals()
         if 2 not in originals and 1 not in originals:
             return logging.Filter()
-        report = originals.get(2, originals.get(1, 2))
-        sink = _StdioFile(directory, filename, report, **file_options)
-        tee = StdioTee(sink, _flag("redact", redact))
+        try:
+            sink = _StdioFile(directory, filename, originals.get(2, originals.get(1, 2)), **file_options)
+            tee = StdioTee(sink, _flag("redact", redact))
+        except BaseException:
+            for fd in originals.values():
+                os.close(fd)
+            raise
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()  # what Python buffered before goes where it was meant to
         tee.start(originals)
         _TEE = tee
+        if 2 in originals and faulthandler.is_enabled():
+            # A fatal error kills the reader thread with the process: send its traceback past the pipe.
+            faulthandler.enable(file=originals[2], all_threads=True)
     return logging.Filter()
 
 
@@ -382,9 +390,7 @@ def _after_fork_in_child() -> None:
             for fd in (stream.read_end, stream.wake_r, stream.wake_w):
                 with contextlib.suppress(OSError):
                     os.close(fd)  # never read the parent's pipe here
-            originals[stream.fd] = os.dup(stream.original)
-            with contextlib.suppress(OSError):
-                os.close(stream.original)
+            originals[stream.fd] = stream.original  # inherited: the same destination, this process's own fd
         tee.start(originals)
         _TEE = tee
         _close_in_multiprocessing_child()

@@ -232,3 +232,10 @@ def test_a_python_warning_becomes_one_record_in_the_rank_file(logdir, capture):
     stderr = result.stderr.decode()
     assert stderr.count("KV cache is tiny") == 1  # the console handler's line, not also warnings' own print
     assert " WARNING rank=2 MainProcess[" in stderr
+
+
+def test_a_fatal_error_traceback_reaches_the_original_stderr(logdir):
+    """faulthandler (enabled before capture) writes past the pipe, so a segfault's traceback is not lost."""
+    result = run_child("import faulthandler\nfaulthandler.enable()\nload_like_vllm()\nimport ctypes\nctypes.string_at(0)", logdir)
+    assert result.returncode == -11
+    assert b"Fatal Python error: Segmentation fault" in result.stderr
