@@ -239,3 +239,17 @@ def test_a_fatal_error_traceback_reaches_the_original_stderr(logdir):
     result = run_child("import faulthandler\nfaulthandler.enable()\nload_like_vllm()\nimport ctypes\nctypes.string_at(0)", logdir)
     assert result.returncode == -11
     assert b"Fatal Python error: Segmentation fault" in result.stderr
+
+
+def test_a_bad_stdio_switch_is_a_config_error_naming_file_key_and_value(logdir, tmp_path):
+    """filters.logconf_capture.stdio = "maybe": ConfigError with the file, the key and the value."""
+    import logconf
+
+    config = json.loads((REPO / "vllm_logging.json").read_text())
+    config["filters"]["logconf_capture"]["stdio"] = "maybe"
+    path = tmp_path / "vllm_logging.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(logconf.ConfigError) as caught:
+        logconf.apply(path)
+    assert (caught.value.file, caught.value.key, caught.value.value) == (str(path), "filters.logconf_capture.stdio", "maybe")
+    assert "use 1 or 0" in str(caught.value)

@@ -31,6 +31,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STDIO_LINE = re.compile(r"^(?P<name>[\w.-]+)\[(?P<pid>\d+)\] (?P<text>.*)$")
 TORCH_CPP_WARNING = re.compile(r"^\[W\d{4} \d\d:\d\d:\d\d\.\d+ [\w./-]+:\d+\] ")
 RAY_PREFIX = re.compile(r"^\(\w+ pid=(?P<pid>\d+)(?:, ip=[\d.]+)?\) (?P<text>.*)$")
+INNER_PREFIX = re.compile(r"^(?:\([\w.]+ pid=\d+(?:, ip=[\d.]+)?\) )+")
 SHARDS = "Loading safetensors checkpoint shards"
 
 
@@ -62,7 +63,8 @@ class Run:
         for line in self.console.split("\n"):  # not splitlines(): a progress bar redraws after "\r"
             match = RAY_PREFIX.match(line)
             if match and int(match["pid"]) == actor_pid:
-                lines.extend(part for part in match["text"].split("\r") if part)
+                # vLLM <= 0.30 prefixes its children's Python writes with "(EngineCore pid=N) " too.
+                lines.extend(INNER_PREFIX.sub("", part) for part in match["text"].split("\r") if part)
         return lines
 
 
@@ -87,13 +89,14 @@ def run(request, tmp_path_factory) -> Run:
     )
     args = [str(python), "-m", "logconf.demo", "--out", str(out), "--model", str(MODEL)]
     try:
-        done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+        # Bytes, not text=True: universal newlines would turn a progress bar's "\r" into "\n".
+        done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, timeout=RUN_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the demo job did not finish in {RUN_TIMEOUT_S} s; its output ended with:\n{str(exc.stdout)[-4000:]}")
-    console = ANSI.sub("", done.stdout + done.stderr)
+        pytest.fail(f"the demo job did not finish in {RUN_TIMEOUT_S} s; its output ended with:\n{exc.stdout!r:.4000}")
+    console = ANSI.sub("", (done.stdout + done.stderr).decode("utf-8", "replace"))
     (out.parent / "console.txt").write_text(console)  # kept for a failing assertion's reader
     assert done.returncode == 0, f"the demo job failed ({done.returncode}):\n{console[-6000:]}"
-    sys.stdout.write(done.stdout[-2000:])
+    sys.stdout.write(done.stdout[-2000:].decode("utf-8", "replace"))
     return Run(out, console, version)
 
 
