@@ -13,6 +13,7 @@ import json
 import logging
 import logging.config
 import os
+import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import yaml
 
 from logconf import handlers as _handlers
+from logconf import loguru_bridge
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter, refresh_all, resolve_rank
 
@@ -216,8 +218,12 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
 
     Safe to call any number of times and in any order with vLLM's own configuration: the
     config is checked first, and a failure leaves the previous configuration working.
+    If Loguru is already imported, its records are forwarded into stdlib logging from then on
+    (:mod:`logconf.loguru_bridge`).
     """
     file = os.path.abspath(path) if path is not None else skyrl_config_path()
+    if "loguru" in sys.modules:
+        loguru_bridge.register_levels()  # so that LOG_LEVEL=TRACE or SUCCESS passes the check
     config = load(file)
     check(config, file, create=True)
     saved = _snapshot()
@@ -232,6 +238,7 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
         if cause is not None:
             raise cause from exc
         raise ConfigError(file, "<dictConfig>", file, f"logging.config.dictConfig failed: {exc}") from exc
+    loguru_bridge.install()
 
 
 def set_rank(rank: int | str) -> None:

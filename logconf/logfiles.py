@@ -28,7 +28,7 @@ __all__ = [
     "time_key",
 ]
 
-VLLM_LOGGERS = ("vllm", "uvicorn")
+VLLM_LOGGERS = ("vllm", "uvicorn", "py.warnings")  # warnings in vLLM processes: logconf.capture
 TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
 
 # Kinds of entry: a parsed record, a line that is not a record, or a last line with no newline.

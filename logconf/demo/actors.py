@@ -12,12 +12,15 @@ import ray
 def _engine_args(model: str):
     from vllm import AsyncEngineArgs
 
+    from logconf.demo.hooks import engine_kwargs
+
     return AsyncEngineArgs(
         model=model,
         skip_tokenizer_init=True,
         enforce_eager=True,
         max_model_len=128,
         dtype="float32",
+        **engine_kwargs(),
     )
 
 
@@ -68,8 +71,12 @@ class TrainerActor:
 
     def __init__(self) -> None:
         import logconf
+        from logconf.demo.hooks import loguru_module
 
+        self.loguru_steps = loguru_module()  # None unless LOGCONF_DEMO_LOGURU=1
         logconf.apply()
+        if self.loguru_steps is not None:
+            self.loguru_steps.ready()
         self.log = logging.getLogger("skyrl_train.trainer")
         self.rollout_log = logging.getLogger("harbor.rollout")
         self.sync_log = logging.getLogger("skyrl_train.weight_sync")
@@ -88,5 +95,9 @@ class TrainerActor:
             reward = sum(len(o) for outs in results for o in outs) / max(1, sum(len(outs) for outs in results))
             self.log.info("step %d: reward %.3f over %d rollouts", step, reward, sum(len(r) for r in results))
             self.sync_log.info("step %d: synced policy weights to %d engines", step, len(engines))
+            if self.loguru_steps is not None:
+                self.loguru_steps.step(step, reward)
         self.log.warning("training finished after %d steps (this warning also reaches the console)", steps)
+        if self.loguru_steps is not None:
+            self.loguru_steps.finished(steps)
         return {"steps": steps, "tokens": tokens}

@@ -1,0 +1,255 @@
+"""Warnings and raw stdout/stderr of vLLM's processes, captured per rank (logconf.capture).
+
+Every test runs the capture in a real child interpreter (pytest's own fds stay untouched),
+applies the shipped JSON exactly as vLLM does, and reads both the child's real stdout and
+stderr (pipes, as Ray's log files are) and the files it left behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from helpers import read_records
+
+REPO = Path(__file__).resolve().parents[1]
+PREFIX = re.compile(r"^(?P<name>[\w.-]+)\[(?P<pid>\d+)\] (?P<text>.*)$")
+
+
+def run_child(
+    code: str, logdir: Path, *, capture: str | None = "1", timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with LOGCONF_DIR=logdir and pipes for fds 1 and 2."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK"))}
+    environ.update(LOGCONF_DIR=str(logdir), PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}", **env)
+    if capture is not None:
+        environ["LOGCONF_CAPTURE_STDIO"] = capture
+    script = "import sys\nfrom helpers import load_like_vllm\n" + textwrap.dedent(code)
+    return subprocess.run(
+        [sys.executable, "-c", script], env=environ, cwd=REPO, capture_output=True, timeout=timeout, check=False
+    )
+
+
+def stdio_lines(logdir: Path, rank: str = "0") -> list[tuple[str, int, str]]:
+    """Parse ``vllm_rank_<rank>.stdio.log`` into (process name, pid, text); fail on an unprefixed line."""
+    lines = []
+    for number, line in enumerate((logdir / f"vllm_rank_{rank}.stdio.log").read_text().splitlines(), 1):
+        match = PREFIX.match(line)
+        assert match, f"line {number} lacks the process_name[pid] prefix: {line!r}"
+        lines.append((match["name"], int(match["pid"]), match["text"]))
+    return lines
+
+
+def test_python_and_c_level_writes_reach_the_original_fds_unchanged_and_the_stdio_log_prefixed(logdir):
+    """print(), os.write and a libc write(2) on fds 1 and 2: every byte on the real pipe, each line in the log."""
+    result = run_child(
+        """
+        import os
+        from capture_helpers import c_write
+        load_like_vllm()
+        print("py out")
+        sys.stdout.flush()
+        c_write(2, "[W 1126 torch.cpp:12] C++ warning\\n")
+        os.write(1, b"raw one\\nraw two\\n")
+        sys.stderr.write("progress 50%\\rprogress 100%\\n")
+        os.write(1, b"no newline at exit")
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"py out\nraw one\nraw two\nno newline at exit"
+    assert result.stderr == b"[W 1126 torch.cpp:12] C++ warning\nprogress 50%\rprogress 100%\n"
+    lines = stdio_lines(logdir)
+    assert {(name, pid) for name, pid, _ in lines} == {("MainProcess", lines[0][1])}
+    assert sorted(text for _, _, text in lines) == sorted(
+        [
+            "py out",
+            "[W 1126 torch.cpp:12] C++ warning",
+            "raw one",
+            "raw two",
+            "progress 50%",
+            "progress 100%",
+            "no newline at exit",
+        ]
+    )
+
+
+def test_capture_is_off_unless_asked(logdir):
+    """Without LOGCONF_CAPTURE_STDIO the fds stay as they were and no .stdio.log appears."""
+    result = run_child("load_like_vllm()\nimport os\nprint(os.readlink('/proc/self/fd/1'))", logdir, capture=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(b"pipe:")
+    assert not (logdir / "vllm_rank_0.stdio.log").exists()
+
+
+def test_the_stdio_key_in_the_shipped_json_turns_capture_on(logdir, tmp_path):
+    """A copy of vllm_logging.json with filters.logconf_capture.stdio = "1" captures without the env var."""
+    config = json.loads((REPO / "vllm_logging.json").read_text())
+    config["filters"]["logconf_capture"]["stdio"] = "1"
+    path = tmp_path / "vllm_logging.json"
+    path.write_text(json.dumps(config))
+    result = run_child(f"load_like_vllm({str(path)!r})\nprint('via the key', flush=True)", logdir, capture=None)
+    assert result.returncode == 0, result.stderr
+    assert [text for _, _, text in stdio_lines(logdir)] == ["via the key"]
+
+
+def test_applying_the_config_again_keeps_one_tee(logdir):
+    """vLLM >= 0.31 applies the JSON more than once per process: each line is still copied once."""
+    result = run_child("load_like_vllm()\nload_like_vllm()\nload_like_vllm()\nprint('once', flush=True)", logdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"once\n"
+    assert [text for _, _, text in stdio_lines(logdir)] == ["once"]
+
+
+def test_spawned_and_forked_children_tee_under_their_own_names_once(logdir):
+    """An actor, its spawned EngineCore and VllmWorker-0 (which re-apply the JSON) and a fork child
+    (which does not): every line reaches the real fds once and the log once, under its own process."""
+    result = run_child("from capture_helpers import run_family\nif __name__ == '__main__':\n    run_family('T')\n", logdir)
+    assert result.returncode == 0, result.stderr
+    out, err = result.stdout.decode().splitlines(), result.stderr.decode().splitlines()
+    assert sorted(out) == sorted(["T actor C-level", "T core print", "T worker C-level", "T actor done"])
+    assert sorted(err) == sorted(["[W T core C-level]", "[W T fork C-level]", "T fork python"])
+    seen = collections.Counter((name, text) for name, _, text in stdio_lines(logdir))
+    assert seen == {
+        ("MainProcess", "T actor C-level"): 1,
+        ("MainProcess", "T actor done"): 1,
+        ("EngineCore", "T core print"): 1,
+        ("EngineCore", "[W T core C-level]"): 1,
+        ("VllmWorker-0", "T worker C-level"): 1,
+        ("EngineCore_DP0", "[W T fork C-level]"): 1,
+        ("EngineCore_DP0", "T fork python"): 1,
+    }
+    assert len({pid for _, pid, _ in stdio_lines(logdir)}) == 4
+
+
+def test_a_child_that_inherits_the_fds_and_writes_megabytes_does_not_deadlock(logdir):
+    """A shell child writes 4 MiB into the inherited pipe while the parent waits for it: all of it arrives."""
+    result = run_child(
+        """
+        import subprocess
+        load_like_vllm()
+        loop = "i=0; while [ $i -lt 65536 ]; do echo 'line of sixty-four bytes from a shell child....'; i=$((i+1)); done"
+        subprocess.run(["sh", "-c", loop + " >&2"], check=True)
+        print("parent after child", flush=True)
+        """,
+        logdir,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stderr.count(b"\n") == 65536
+    assert result.stdout == b"parent after child\n"
+    lines = stdio_lines(logdir)
+    assert len(lines) == 65537
+    assert {name for name, _, _ in lines} == {"MainProcess"}  # the shell is copied under its parent
+
+
+def test_a_crash_flushes_everything_including_a_partial_line(logdir):
+    """An uncaught exception at exit: the traceback and an unterminated line are in the log and on stderr."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        os.write(2, b"half a line")
+        raise SystemExit("engine died: out of memory")
+        """,
+        logdir,
+    )
+    assert result.returncode == 1
+    assert result.stderr == b"half a lineengine died: out of memory\n"
+    assert [text for _, _, text in stdio_lines(logdir)] == ["half a lineengine died: out of memory"]
+
+
+def test_an_uncaught_exception_traceback_is_captured(logdir):
+    """A Python traceback written by the interpreter at a crash lands in the log, whole."""
+    result = run_child("load_like_vllm()\nraise RuntimeError('boom in EngineCore')", logdir)
+    assert result.returncode == 1
+    texts = [text for _, _, text in stdio_lines(logdir)]
+    assert texts[0] == "Traceback (most recent call last):"
+    assert texts[-1] == "RuntimeError: boom in EngineCore"
+    assert result.stderr.decode().splitlines() == texts
+
+
+def test_a_grandchild_holding_the_pipe_never_keeps_a_dying_process_open(logdir):
+    """A background child keeps the inherited pipe open for 60 s; the parent still exits at once."""
+    result = run_child(
+        """
+        import subprocess
+        load_like_vllm()
+        child = subprocess.Popen(["sleep", "60"], start_new_session=True)
+        print(child.pid, flush=True)
+        """,
+        logdir,
+        timeout=30,  # a hang detector, not a timing: the parent would otherwise wait 60 s
+    )
+    assert result.returncode == 0, result.stderr
+    os.kill(int(result.stdout.split()[0]), 9)
+    assert [text for _, _, text in stdio_lines(logdir)] == [result.stdout.decode().strip()]
+
+
+def test_set_rank_moves_the_stdio_copy_to_the_new_rank(logdir):
+    """Raw lines written after logconf.set_rank(3) go to rank 3's .stdio.log; none is lost or doubled.
+
+    A line written just before set_rank may still sit in the pipe and land in either file.
+    """
+    result = run_child(
+        "load_like_vllm()\nprint('before', flush=True)\nimport logconf\nlogconf.set_rank(3)\nprint('after', flush=True)", logdir
+    )
+    assert result.returncode == 0, result.stderr
+    after = [text for _, _, text in stdio_lines(logdir, "3")]
+    before = [text for _, _, text in stdio_lines(logdir, "0")] if (logdir / "vllm_rank_0.stdio.log").exists() else []
+    assert after[-1] == "after"
+    assert sorted(before + after) == ["after", "before"]
+
+
+def test_secrets_are_masked_in_the_copy_but_not_in_the_original(logdir):
+    """The .stdio.log is redacted like the rank files; the bytes on the real fd are untouched."""
+    result = run_child("load_like_vllm()\nprint('token=abcdef123456', flush=True)", logdir)
+    assert result.stdout == b"token=abcdef123456\n"
+    assert [text for _, _, text in stdio_lines(logdir)] == ["token=***"]
+
+
+@pytest.mark.parametrize("capture", ["1", None])
+def test_a_python_warning_becomes_one_record_in_the_rank_file(logdir, capture):
+    """warnings.warn in a vLLM process: one py.warnings record in vllm_rank_<r>.log, printed once, not raw."""
+    result = run_child(
+        "load_like_vllm()\nimport warnings\nwarnings.warn('KV cache is tiny', FutureWarning)",
+        logdir,
+        capture=capture,
+        LOGCONF_RANK="2",
+    )
+    assert result.returncode == 0, result.stderr
+    records = [r for r in read_records(logdir / "vllm_rank_2.log") if r["logger"] == "py.warnings"]
+    assert len(records) == 1
+    assert records[0]["level"] == "WARNING"
+    assert "FutureWarning: KV cache is tiny" in records[0]["message"]
+    stderr = result.stderr.decode()
+    assert stderr.count("KV cache is tiny") == 1  # the console handler's line, not also warnings' own print
+    assert " WARNING rank=2 MainProcess[" in stderr
+
+
+def test_a_fatal_error_traceback_reaches_the_original_stderr(logdir):
+    """faulthandler (enabled before capture) writes past the pipe, so a segfault's traceback is not lost."""
+    result = run_child("import faulthandler\nfaulthandler.enable()\nload_like_vllm()\nimport ctypes\nctypes.string_at(0)", logdir)
+    assert result.returncode == -11
+    assert b"Fatal Python error: Segmentation fault" in result.stderr
+
+
+def test_a_bad_stdio_switch_is_a_config_error_naming_file_key_and_value(logdir, tmp_path):
+    """filters.logconf_capture.stdio = "maybe": ConfigError with the file, the key and the value."""
+    import logconf
+
+    config = json.loads((REPO / "vllm_logging.json").read_text())
+    config["filters"]["logconf_capture"]["stdio"] = "maybe"
+    path = tmp_path / "vllm_logging.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(logconf.ConfigError) as caught:
+        logconf.apply(path)
+    assert (caught.value.file, caught.value.key, caught.value.value) == (str(path), "filters.logconf_capture.stdio", "maybe")
+    assert "use 1 or 0" in str(caught.value)
