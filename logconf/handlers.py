@@ -9,6 +9,7 @@ without interleaving partial lines, and nothing is left in a buffer when a proce
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import stat
@@ -195,6 +196,7 @@ class RankFileHandler(logging.Handler):
         self._failing = False
         self._dropped = 0
         self._stale = False
+        self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         for name, level in self._plan.levels.items():
             logging.getLogger(name).setLevel(level)
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
@@ -226,6 +228,7 @@ class RankFileHandler(logging.Handler):
             os.close(fd)
             raise plan.fail(self.path, "is not a regular file", "point the handler at a regular file")
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+        self._torn = self._torn and info.st_size > 0
         self._next_check = time.monotonic() + plan.reopen_check_s
         return fd
 
@@ -277,12 +280,31 @@ class RankFileHandler(logging.Handler):
         fd = self._fd
         if fd is None or self._stale or time.monotonic() >= self._next_check:
             fd = self._current_fd(time.monotonic())
+        if self._torn:
+            data = b"\n" + data
         written = os.write(fd, data)
-        while written < len(data):  # only on a full or interrupted device
-            data = data[written:]
-            written = os.write(fd, data)
+        if written < len(data):  # a full device took only the head of the record
+            self._take_back(fd, written, len(data))
+        self._torn = False
         if self._failing:
             self._recovered()
+
+    def _take_back(self, fd: int, written: int, size: int) -> None:
+        """Remove the head of a record cut short, so that no torn line stays behind; then raise.
+
+        Writing the rest instead could land after another process's record, or fail again on
+        the full device. The head is removed only while the file still ends where it ends;
+        if another process appended meanwhile, the next record starts on a fresh line instead.
+        """
+        try:
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            if os.fstat(fd).st_size == end:
+                os.ftruncate(fd, end - written)
+            else:
+                self._torn = True
+        except OSError:
+            self._torn = True
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: only {written} of {size} bytes fitted; record dropped")
 
     def _hold(self, record: logging.LogRecord) -> None:
         assert self._held is not None
