@@ -187,10 +187,13 @@ class RankFileHandler(logging.Handler):
     """
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
-        super().__init__()
-        self._plan = _Plan(directory, filename, **options)
-        self.path = self._plan.path
+        # Resolve first: a handler that fails here must not be registered with logging, whose
+        # next shutdown (every later dictConfig, and interpreter exit) would close it half-built.
+        plan = _Plan(directory, filename, **options)
         self._fd: int | None = None
+        super().__init__()
+        self._plan = plan
+        self.path = self._plan.path
         self._identity: tuple[int, int] | None = None
         self._next_check = 0.0
         self._failing = False
