@@ -69,6 +69,17 @@ def handler_arg(arg: str, value: str) -> Callable[[dict], None]:
     return edit
 
 
+MOUNTS: list[Path] = []
+
+
+@pytest.fixture(autouse=True)
+def unmount():
+    """Unmount the read-only tmpfs a case mounted, whatever the test did."""
+    yield
+    while MOUNTS:
+        subprocess.run(["umount", "-l", str(MOUNTS.pop())], check=False)
+
+
 def unwritable_dir(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     target = tmp / "readonly"
     target.mkdir()
@@ -76,7 +87,7 @@ def unwritable_dir(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(target)], capture_output=True)
         if done.returncode != 0:
             pytest.skip(f"running as root and cannot mount a read-only tmpfs: {done.stderr.decode().strip()}")
-        monkeypatch.setattr(Case, "cleanup", lambda: subprocess.run(["umount", "-l", str(target)], check=False), raising=False)
+        MOUNTS.append(target)
     else:
         target.chmod(0o500)
     monkeypatch.setenv("LOGCONF_DIR", str(target))
@@ -228,8 +239,7 @@ def good(tmp_path, monkeypatch):
     monkeypatch.setenv("LOGCONF_DIR", str(directory))
     logconf.apply()
     monkeypatch.delenv("LOGCONF_DIR")
-    yield directory / "skyrl_rank_0.log"
-    getattr(Case, "cleanup", lambda: None)()
+    return directory / "skyrl_rank_0.log"
 
 
 def assert_one_clear_message(error: ConfigError, file: Path, case: Case) -> None:
