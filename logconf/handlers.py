@@ -200,6 +200,7 @@ class RankFileHandler(logging.Handler):
         self._dropped = 0
         self._stale = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
+        self._regular = False
         for name, level in self._plan.levels.items():
             logging.getLogger(name).setLevel(level)
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
@@ -217,7 +218,7 @@ class RankFileHandler(logging.Handler):
         """Open ``self.path`` for appending; raise ConfigError naming the path if impossible."""
         plan = self._plan
         plan.check(self.path, create=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # read: see _end_cut_short
         if not plan.follow:
             flags |= os.O_NOFOLLOW
         try:
@@ -232,6 +233,7 @@ class RankFileHandler(logging.Handler):
             raise plan.fail(self.path, "is not a regular file", "point the handler at a regular file")
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
         self._torn = self._torn and info.st_size > 0
+        self._regular = stat.S_ISREG(info.st_mode)
         self._next_check = time.monotonic() + plan.reopen_check_s
         return fd
 
@@ -288,9 +290,31 @@ class RankFileHandler(logging.Handler):
         written = os.write(fd, data)
         if written < len(data):  # a full device took only the head of the record
             self._take_back(fd, written, len(data))
+        if self._regular and not self._torn:
+            self._end_cut_short(fd, written)
         self._torn = False
         if self._failing:
             self._recovered()
+
+    def _end_cut_short(self, fd: int, size: int) -> None:
+        """Put this record on its own line when the write before it was cut short.
+
+        Appends to a local file are serialised, so the byte before this record is the last
+        byte of the previous write. Anything but a newline means that write stopped early:
+        Linux ends a write(2) at a page boundary when its process gets SIGKILL. That byte is
+        overwritten with a newline, which ends the killed writer's partial line in place.
+        """
+        try:
+            start = os.lseek(fd, 0, os.SEEK_CUR) - size
+            if start <= 0 or os.pread(fd, 1, start - 1) == b"\n":
+                return
+            fix = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # the same file, not appending
+            try:
+                os.pwrite(fix, b"\n", start - 1)
+            finally:
+                os.close(fix)
+        except OSError:
+            pass  # the record itself is written; this repair is best effort
 
     def _take_back(self, fd: int, written: int, size: int) -> None:
         """Remove the head of a record cut short, so that no torn line stays behind; then raise.
