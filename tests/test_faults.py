@@ -265,59 +265,98 @@ def test_copytruncate_appends_at_the_new_end_without_a_nul_hole(logdir):
     assert set(new) == {("ct", n) for n in range(100, 200)}
 
 
-# -- 4. SIGKILL of one writer -----------------------------------------------------------
+# -- 4. SIGKILL of a writer ------------------------------------------------------------
 
 SIZES = (100, 5000, 70_000, 256 * 1024)
+VICTIM_SIZE = 4 * 1024 * 1024  # big records: a kill usually lands inside one write(2)
 
 
-def steady_writer(tag: str, count: int) -> None:
+def steady_writer(tag: str, count: int, sizes: tuple[int, ...] = SIZES, started=None) -> None:
     """Write ``count`` (or endless, when count < 0) records of cycling sizes, tagged for a checker."""
     load_like_vllm()
     log = logging.getLogger("vllm.writer")
     i = 0
     while count < 0 or i < count:
-        size = SIZES[i % len(SIZES)]
+        size = sizes[i % len(sizes)]
         log.info("%s %d %d %s END", tag, i, size, "z" * size)
         i += 1
+        if started is not None and i == 2:
+            started.set()
 
 
-def check_bodies(path: Path) -> tuple[collections.Counter, int]:
-    """Count whole ``<tag> <i> <size> <body> END`` records; a record with a wrong body counts as torn."""
-    records, torn = split_records(path.read_text(encoding="utf-8"))
+def check_bodies(path: Path) -> tuple[collections.Counter, collections.Counter]:
+    """Count whole ``<tag> <i> <size> <body> END`` records by (tag, i), and torn lines by tag."""
+    records, unparsed = split_records(path.read_text(encoding="utf-8"))
     seen: collections.Counter = collections.Counter()
+    torn: collections.Counter = collections.Counter({"?": unparsed} if unparsed else {})
     for record, rest in records:
         parts = record["message"].split(" ")
         if rest or len(parts) != 5 or parts[4] != "END" or parts[3] != "z" * int(parts[2]):
-            torn += 1
+            torn[parts[0]] += 1
             continue
         seen[(parts[0], int(parts[1]))] += 1
     return seen, torn
 
 
-def test_sigkill_mid_stream_leaves_other_writers_intact_and_no_partial_line(logdir):
+def test_sigkill_mid_record_leaves_other_writers_intact(logdir):
+    """Four writers in turn are killed while writing 4 MiB records; three others run throughout.
+
+    Linux stops a write(2) to a file at a page boundary when SIGKILL arrives, so the killed
+    writer's last record can be cut short; the next record must still start on its own line.
+    """
     ctx = multiprocessing.get_context("spawn")
-    count = 200
+    count = 300
     others = [ctx.Process(target=steady_writer, args=(f"w{n}", count)) for n in range(3)]
-    victim = ctx.Process(target=steady_writer, args=("victim", -1))
-    victim.start()
     for process in others:
         process.start()
     path = logdir / "vllm_rank_0.log"
-    while not path.exists() or path.stat().st_size < 4 * 1024 * 1024:
-        time.sleep(0.01)
-        assert victim.is_alive()
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.join(30)
+    for v in range(4):
+        started = ctx.Event()
+        victim = ctx.Process(target=steady_writer, args=(f"victim{v}", -1, (VICTIM_SIZE,), started))
+        victim.start()
+        assert started.wait(60)
+        time.sleep(0.003 * v)  # somewhere in the middle of a later record
+        os.kill(victim.pid, signal.SIGKILL)
+        victim.join(30)
+        assert victim.exitcode == -signal.SIGKILL
     for process in others:
         process.join(120)
         assert process.exitcode == 0
-    assert victim.exitcode == -signal.SIGKILL
     seen, torn = check_bodies(path)
-    victims = sum(1 for tag, _ in seen if tag == "victim")
-    expected = {(f"w{n}", i) for n in range(3) for i in range(count)}
-    expected |= {("victim", i) for i in range(victims)}
-    result = figures("sigkill", len(expected), seen, expected, torn)
-    assert result["lost"] == 0 and result["torn"] == 0 and result["duplicated"] == 0
+    survivors = {(f"w{n}", i) for n in range(3) for i in range(count)}
+    victims = {key for key in seen if key[0].startswith("victim")}
+    result = figures("sigkill", len(survivors | victims), seen, survivors | victims, sum(torn.values()))
+    cut_short = {tag: n for tag, n in torn.items() if tag.startswith("victim")}
+    print(f"FIGURES sigkill: killed writers' records cut short (one partial line each at most): {cut_short}")
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert set(torn) <= {f"victim{v}" for v in range(4)}, torn  # the survivors' records are all whole
+    assert all(n == 1 for n in torn.values())
+    assert path.read_bytes().endswith(b"\n")
+
+
+def test_a_record_cut_short_by_a_killed_writer_does_not_swallow_the_next_one(logdir):
+    """What a SIGKILL inside a multi-page write(2) leaves (the head of a record, no newline) is ended
+    in place by the next writer, so that its record and every later one stays whole."""
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    log.info("w0 0 1 z END")
+    path = logdir / "vllm_rank_0.log"
+    head = b"2026-11-26T08:47:47.123Z INFO rank=0 EngineCore[4242] vllm.writer: victim 7 4194304 " + b"z" * 8000
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    os.write(fd, head)  # the killed writer's last write, cut short at a page boundary
+    os.close(fd)
+    child = multiprocessing.get_context("spawn").Process(target=steady_writer, args=("w1", 50))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    log.info("w0 1 1 z END")
+    seen, torn = check_bodies(path)
+    expected = {("w0", 0), ("w0", 1)} | {("w1", i) for i in range(50)}
+    result = figures("cut_short_then_more_writers", 52, seen, expected, sum(torn.values()))
+    assert result == {"written": 52, "lost": 0, "torn": 1, "duplicated": 0}
+    assert torn == {"victim": 1}  # only the killed writer's line is partial, and it is a line of its own
+    lines = path.read_bytes().split(b"\n")
+    assert lines[1] == head[:-1]
 
 
 # -- 5. stress --------------------------------------------------------------------------
