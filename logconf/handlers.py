@@ -201,6 +201,7 @@ class RankFileHandler(logging.Handler):
         self._stale = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = False
+        self._last_end = -1  # where this handler's last record ended in the file
         for name, level in self._plan.levels.items():
             logging.getLogger(name).setLevel(level)
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
@@ -234,6 +235,7 @@ class RankFileHandler(logging.Handler):
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
         self._torn = self._torn and info.st_size > 0
         self._regular = stat.S_ISREG(info.st_mode)
+        self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
         return fd
 
@@ -305,9 +307,10 @@ class RankFileHandler(logging.Handler):
         overwritten with a newline, which ends the killed writer's partial line in place.
         """
         try:
-            start = os.lseek(fd, 0, os.SEEK_CUR) - size
-            if start <= 0 or os.pread(fd, 1, start - 1) == b"\n":
-                return
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            start, previous, self._last_end = end - size, self._last_end, end
+            if start <= 0 or start == previous or os.pread(fd, 1, start - 1) == b"\n":
+                return  # start == previous: the bytes before it are this handler's last record, whole
             fix = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # the same file, not appending
             try:
                 os.pwrite(fix, b"\n", start - 1)
