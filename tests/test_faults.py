@@ -190,23 +190,29 @@ def test_deleted_directory_is_recreated_and_later_records_land_in_it(tmp_path):
     figures("dir_deleted", 40, seen, set(seen), torn)
 
 
-def test_deleted_directory_with_the_shipped_check_interval(logdir):
-    """With the shipped 1 s check, records written before the check go to the deleted file; later ones land."""
+def test_deleted_directory_with_the_shipped_config_loses_no_record(logdir):
+    """The shipped config checks the path only once a second, but a deleted file is noticed at the next record."""
     load_like_vllm()
     log = logging.getLogger("vllm.engine")
     log.info("kept 0")
     shutil.rmtree(logdir)
-    written = 0
-    while not (logdir / "vllm_rank_0.log").exists() and written < 1000:
-        log.info("window %d", written)
-        written += 1
-        time.sleep(0.005)
-    for i in range(20):
+    for i in range(50):
         log.info("later %d", i)
     seen, torn = tagged(logdir / "vllm_rank_0.log")
-    assert {("later", i) for i in range(20)} <= set(seen) and torn == 0
-    expected = {("window", i) for i in range(written)} | {("later", i) for i in range(20)}
-    figures("dir_deleted_shipped_interval", written + 20, seen, expected, torn)
+    result = figures("dir_deleted_shipped_config", 50, seen, {("later", i) for i in range(50)}, torn)
+    assert result == {"written": 50, "lost": 0, "torn": 0, "duplicated": 0}
+
+
+def test_a_deleted_log_file_is_recreated_at_the_next_record(logdir):
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    log.info("kept 0")
+    (logdir / "vllm_rank_0.log").unlink()
+    for i in range(50):
+        log.info("later %d", i)
+    seen, torn = tagged(logdir / "vllm_rank_0.log")
+    result = figures("file_deleted_shipped_config", 50, seen, {("later", i) for i in range(50)}, torn)
+    assert result == {"written": 50, "lost": 0, "torn": 0, "duplicated": 0}
 
 
 def _umask() -> int:
