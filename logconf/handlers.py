@@ -200,7 +200,7 @@ class RankFileHandler(logging.Handler):
         self._dropped = 0
         self._stale = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
-        self._regular = False
+        self._regular = self._readable = False
         self._last_end = -1  # where this handler's last record ended in the file
         for name, level in self._plan.levels.items():
             logging.getLogger(name).setLevel(level)
@@ -223,7 +223,11 @@ class RankFileHandler(logging.Handler):
         if not plan.follow:
             flags |= os.O_NOFOLLOW
         try:
-            fd = os.open(self.path, flags, plan.file_mode)
+            try:
+                fd = os.open(self.path, flags, plan.file_mode)
+            except PermissionError:  # a file we may append to but not read: no cut-short repair
+                fd = os.open(self.path, flags & ~os.O_RDWR | os.O_WRONLY, plan.file_mode)
+                flags = 0
         except OSError as exc:
             raise plan.fail(
                 self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory"
@@ -235,6 +239,7 @@ class RankFileHandler(logging.Handler):
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
         self._torn = self._torn and info.st_size > 0
         self._regular = stat.S_ISREG(info.st_mode)
+        self._readable = flags != 0
         self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
         return fd
@@ -294,7 +299,7 @@ class RankFileHandler(logging.Handler):
         written = os.write(fd, data)
         if written < len(data):  # a full device took only the head of the record
             self._take_back(fd, written, len(data))
-        if self._regular and not self._torn:
+        if self._regular and self._readable and not self._torn:
             self._end_cut_short(fd, written)
         self._torn = False
         if self._failing:
