@@ -199,6 +199,7 @@ class RankFileHandler(logging.Handler):
         self._failing = False
         self._dropped = 0
         self._stale = False
+        self._forked = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = self._readable = False
         self._last_end = -1  # where this handler's last record ended in the file
@@ -239,6 +240,7 @@ class RankFileHandler(logging.Handler):
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
         self._torn = self._torn and info.st_size > 0
         self._regular = stat.S_ISREG(info.st_mode)
+        self._forked = False  # this descriptor, and so its offset, belongs to this process alone
         self._readable = flags != 0
         self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
@@ -263,6 +265,10 @@ class RankFileHandler(logging.Handler):
             self.retarget()
         fd = self._fd
         if fd is None:
+            return self._open()
+        if self._forked:  # the parent's descriptor shares its file offset, which _end_cut_short reads
+            self._fd = None
+            os.close(fd)
             return self._open()
         self._next_check = now + self._plan.reopen_check_s
         try:
@@ -290,7 +296,7 @@ class RankFileHandler(logging.Handler):
     def _write(self, record: logging.LogRecord) -> None:
         data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd
-        if fd is None or self._stale or time.monotonic() >= self._next_check:
+        if fd is None or self._stale or self._forked or time.monotonic() >= self._next_check:
             fd = self._current_fd(time.monotonic())
         elif self._regular and os.fstat(fd).st_nlink == 0:  # deleted, maybe with its directory: a fresh file now
             fd = self._current_fd(time.monotonic())
@@ -448,6 +454,7 @@ def _release_held_at_exit() -> None:
 
 def _after_fork_in_child() -> None:
     for handler in list(_LIVE):
+        handler._forked = True
         if handler._plan.per_process:
             handler._stale = True
 
