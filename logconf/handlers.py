@@ -322,8 +322,10 @@ class RankFileHandler(logging.Handler):
         try:
             end = os.lseek(fd, 0, os.SEEK_CUR)
             start, previous, self._last_end = end - size, self._last_end, end
-            if start <= 0 or start == previous or os.pread(fd, 1, start - 1) == b"\n":
-                return  # start == previous: the bytes before it are this handler's last record, whole
+            if start <= 0 or start == previous:
+                return  # the bytes before it are this handler's last record, whole
+            if os.pread(fd, 1, start - 1) in (b"\n", b""):
+                return  # b"": truncated meanwhile (copytruncate); writing there would leave a NUL hole
             fix = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # the same file, not appending
             try:
                 os.pwrite(fix, b"\n", start - 1)
