@@ -298,8 +298,6 @@ class RankFileHandler(logging.Handler):
         fd = self._fd
         if fd is None or self._stale or self._forked or time.monotonic() >= self._next_check:
             fd = self._current_fd(time.monotonic())
-        elif self._regular and os.fstat(fd).st_nlink == 0:  # deleted, maybe with its directory: a fresh file now
-            fd = self._current_fd(time.monotonic())
         if self._torn:
             data = b"\n" + data
         written = os.write(fd, data)
