@@ -14,7 +14,7 @@ test: venvs
 	$(DEV) -m pytest
 
 unit: $(VENVS)/dev/.done
-	$(DEV) -m pytest -m "not real_vllm and not packaging"
+	$(DEV) -m pytest -m "not real_vllm and not packaging and not stress"
 
 real: venvs
 	$(DEV) -m pytest -m real_vllm

@@ -64,7 +64,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
-                file, f"line {exc.lineno} column {exc.colno}", _line(text, exc.lineno), f"malformed JSON: {exc.msg}"
+                file,
+                f"line {exc.lineno} column {exc.colno}",
+                _line(text, exc.lineno),
+                f"malformed JSON: {exc.msg}",
+                "fix the JSON syntax there (strings in double quotes, no trailing commas)",
             ) from None
     else:
         try:
@@ -73,7 +77,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
             mark = getattr(exc, "problem_mark", None)
             where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "<file>"
             value = _line(text, mark.line + 1) if mark else text[:80]
-            raise ConfigError(file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
+            raise ConfigError(
+                file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax there"
+            ) from None
     if not isinstance(config, dict):
         raise ConfigError(
             file, "<top level>", type(config).__name__, "is not a mapping", "a logging config is a mapping with version: 1"

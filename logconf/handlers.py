@@ -9,6 +9,7 @@ without interleaving partial lines, and nothing is left in a buffer when a proce
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import stat
@@ -186,15 +187,22 @@ class RankFileHandler(logging.Handler):
     """
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
-        super().__init__()
-        self._plan = _Plan(directory, filename, **options)
-        self.path = self._plan.path
+        # Resolve first: a handler that fails here must not be registered with logging, whose
+        # next shutdown (every later dictConfig, and interpreter exit) would close it half-built.
+        plan = _Plan(directory, filename, **options)
         self._fd: int | None = None
+        super().__init__()
+        self._plan = plan
+        self.path = self._plan.path
         self._identity: tuple[int, int] | None = None
         self._next_check = 0.0
         self._failing = False
         self._dropped = 0
         self._stale = False
+        self._forked = False
+        self._torn = False  # the file ends with a record cut short: start the next on a fresh line
+        self._regular = self._readable = False
+        self._last_end = -1  # where this handler's last record ended in the file
         for name, level in self._plan.levels.items():
             logging.getLogger(name).setLevel(level)
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
@@ -212,11 +220,15 @@ class RankFileHandler(logging.Handler):
         """Open ``self.path`` for appending; raise ConfigError naming the path if impossible."""
         plan = self._plan
         plan.check(self.path, create=True)
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # read: see _end_cut_short
         if not plan.follow:
             flags |= os.O_NOFOLLOW
         try:
-            fd = os.open(self.path, flags, plan.file_mode)
+            try:
+                fd = os.open(self.path, flags, plan.file_mode)
+            except PermissionError:  # a file we may append to but not read: no cut-short repair
+                fd = os.open(self.path, flags & ~os.O_RDWR | os.O_WRONLY, plan.file_mode)
+                flags = 0
         except OSError as exc:
             raise plan.fail(
                 self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory"
@@ -226,6 +238,11 @@ class RankFileHandler(logging.Handler):
             os.close(fd)
             raise plan.fail(self.path, "is not a regular file", "point the handler at a regular file")
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+        self._torn = self._torn and info.st_size > 0
+        self._regular = stat.S_ISREG(info.st_mode)
+        self._forked = False  # this descriptor, and so its offset, belongs to this process alone
+        self._readable = flags != 0
+        self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
         return fd
 
@@ -248,6 +265,10 @@ class RankFileHandler(logging.Handler):
             self.retarget()
         fd = self._fd
         if fd is None:
+            return self._open()
+        if self._forked:  # the parent's descriptor shares its file offset, which _end_cut_short reads
+            self._fd = None
+            os.close(fd)
             return self._open()
         self._next_check = now + self._plan.reopen_check_s
         try:
@@ -275,14 +296,58 @@ class RankFileHandler(logging.Handler):
     def _write(self, record: logging.LogRecord) -> None:
         data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
         fd = self._fd
-        if fd is None or self._stale or time.monotonic() >= self._next_check:
+        if fd is None or self._stale or self._forked or time.monotonic() >= self._next_check:
             fd = self._current_fd(time.monotonic())
+        if self._torn:
+            data = b"\n" + data
         written = os.write(fd, data)
-        while written < len(data):  # only on a full or interrupted device
-            data = data[written:]
-            written = os.write(fd, data)
+        if written < len(data):  # a full device took only the head of the record
+            self._take_back(fd, written, len(data))
+        if self._regular and self._readable and not self._torn:
+            self._end_cut_short(fd, written)
+        self._torn = False
         if self._failing:
             self._recovered()
+
+    def _end_cut_short(self, fd: int, size: int) -> None:
+        """Put this record on its own line when the write before it was cut short.
+
+        Appends to a local file are serialised, so the byte before this record is the last
+        byte of the previous write. Anything but a newline means that write stopped early:
+        Linux ends a write(2) at a page boundary when its process gets SIGKILL. That byte is
+        overwritten with a newline, which ends the killed writer's partial line in place.
+        """
+        try:
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            start, previous, self._last_end = end - size, self._last_end, end
+            if start <= 0 or start == previous:
+                return  # the bytes before it are this handler's last record, whole
+            if os.pread(fd, 1, start - 1) in (b"\n", b""):
+                return  # b"": truncated meanwhile (copytruncate); writing there would leave a NUL hole
+            fix = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_CLOEXEC)  # the same file, not appending
+            try:
+                os.pwrite(fix, b"\n", start - 1)
+            finally:
+                os.close(fix)
+        except OSError:
+            pass  # the record itself is written; this repair is best effort
+
+    def _take_back(self, fd: int, written: int, size: int) -> None:
+        """Remove the head of a record cut short, so that no torn line stays behind; then raise.
+
+        Writing the rest instead could land after another process's record, or fail again on
+        the full device. The head is removed only while the file still ends where it ends;
+        if another process appended meanwhile, the next record starts on a fresh line instead.
+        """
+        try:
+            end = os.lseek(fd, 0, os.SEEK_CUR)
+            if os.fstat(fd).st_size == end:
+                os.ftruncate(fd, end - written)
+            else:
+                self._torn = True
+        except OSError:
+            self._torn = True
+        raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: only {written} of {size} bytes fitted; record dropped")
 
     def _hold(self, record: logging.LogRecord) -> None:
         assert self._held is not None
@@ -389,6 +454,7 @@ def _release_held_at_exit() -> None:
 
 def _after_fork_in_child() -> None:
     for handler in list(_LIVE):
+        handler._forked = True
         if handler._plan.per_process:
             handler._stale = True
 

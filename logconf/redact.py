@@ -22,14 +22,21 @@ _PATTERN = re.compile(
     + _VALUE
     + r"|(?P<hf>\bhf_)[A-Za-z0-9]{8,}"
     + r"|(?P<sk>\bsk-)[A-Za-z0-9_\-]{8,}"
-    + r"|(?P<kv>(?i:\b(?:password|passwd|pwd|token|access_token|api_key|apikey|secret|client_secret))"
-    + r"(?:\\?['\"])?\s*[=:]\s*(?:\\?['\"])?)"
+    + r"|(?P<kv>(?i:\b(?:password|passwd|pwd|token|access_token|api_key|apikey|hf_token|secret|client_secret))"
+    + r"(?:\\?['\"])?\s*[=:]\s*)"
+    # a list, as vLLM's "non-default args: {..., 'api_key': ['...']}" shows it, or one value
+    + r"(?:(?P<list>\[)[^\]\n]*\]|(?P<quote>\\?['\"])?"
     + _VALUE
+    + ")"
 )
 
 
 def _mask(match: re.Match[str]) -> str:
-    return (match.group("bearer") or match.group("hf") or match.group("sk") or match.group("kv")) + MASK
+    if match.group("kv"):
+        if match.group("list"):
+            return match.group("kv") + "[" + MASK + "]"
+        return match.group("kv") + (match.group("quote") or "") + MASK
+    return (match.group("bearer") or match.group("hf") or match.group("sk")) + MASK
 
 
 def redact(text: str) -> str:

@@ -171,7 +171,9 @@ def expand(
     try:
         nodes = _compile(template)
     except _ParseError as exc:
-        raise ConfigError(file, key, template, f"malformed template: {exc}") from None
+        raise ConfigError(
+            file, key, template, f"malformed template: {exc}", "write ${NAME} or ${NAME:-default}; $$, {{ and }} for literals"
+        ) from None
     env = os.environ if environ is None else environ
     field_values: dict[str, str] | None = None
 
@@ -211,7 +213,9 @@ def expand(
             if check_value is not None:
                 complaint = check_value(name, value)
                 if complaint:
-                    raise ConfigError(file, key, template, f"{name} = {value!r} {complaint}")
+                    raise ConfigError(
+                        file, key, template, f"{name} = {value!r} {complaint}", f"give {name} a value without '/' or '..'"
+                    )
             out.append(value)
         return "".join(out)
 
