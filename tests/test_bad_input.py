@@ -86,7 +86,7 @@ def unwritable_dir(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     if os.geteuid() == 0:  # root writes through any mode bits: use a read-only mount
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(target)], capture_output=True)
         if done.returncode != 0:
-            pytest.skip(f"running as root and cannot mount a read-only tmpfs: {done.stderr.decode().strip()}")
+            pytest.fail(f"running as root and cannot mount a read-only tmpfs: {done.stderr.decode().strip()}")
         MOUNTS.append(target)
     else:
         target.chmod(0o500)

@@ -125,12 +125,12 @@ def test_dev_full_reports_once_keeps_running_and_recovers_when_space_returns(tmp
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
-    """A 64 KiB tmpfs (CI runs as root); skipped where mounting is not allowed."""
+    """A 64 KiB tmpfs (CI runs as root); fails loudly where mounting is not allowed."""
     mount = tmp_path / "tiny"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True, check=False)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+        pytest.fail(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
     try:
         yield mount
     finally:
@@ -575,7 +575,7 @@ def test_real_engine_core_that_dies_at_start_leaves_its_last_records_on_disk(log
     python = Path(os.environ.get("REAL_VLLM_PYTHON", ROOT / ".venvs" / "vllm-0.32.0" / "bin" / "python"))
     model = Path(os.environ.get("REAL_VLLM_MODEL", ROOT / ".venvs" / "tiny-llama"))
     if not python.exists() or not (model / "config.json").exists():
-        pytest.skip(f"needs {python} and {model} (make venvs), or REAL_VLLM_PYTHON and REAL_VLLM_MODEL")
+        pytest.fail(f"needs {python} and {model} (make venvs), or REAL_VLLM_PYTHON and REAL_VLLM_MODEL")
     script = tmp_path / "engine_dies.py"
     script.write_text(REAL_VLLM_SCRIPT, encoding="utf-8")
     env = {

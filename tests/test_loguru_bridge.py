@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import loguru  # in the test extra: a missing Loguru fails the run, never skips it
 import pytest
 from helpers import read_records
 
@@ -15,7 +16,6 @@ import logconf
 from logconf import loguru_bridge
 
 REPO = Path(__file__).resolve().parents[1]
-loguru = pytest.importorskip("loguru")
 
 
 @pytest.fixture(autouse=True)
