@@ -14,7 +14,11 @@ __all__ = ["MASK", "redact"]
 
 MASK = "***"
 
-_TRIGGERS = ("earer", "EARER", "hf_", "sk-", "assw", "ASSW", "oken", "OKEN", "ecret", "ECRET", "pi_key", "PI_KEY")
+_TRIGGERS = ("earer", "EARER", "hf_", "sk-", "assw", "ASSW", "ecret", "ECRET", "pi_key", "PI_KEY", "pikey", "PIKEY", "pwd", "PWD")
+# "token" is only a key when a quote, a backslash, a blank or the separator follows it; this
+# keeps vLLM's most common line ("Added request ... with 128 tokens") off the slow path.
+_TOKEN_TRIGGERS = ("oken", "OKEN")
+_AFTER_TOKEN = frozenset("=:'\"\\ \t")
 
 _VALUE = r"[^\s'\"&,;}\\]+"
 _PATTERN = re.compile(
@@ -37,4 +41,10 @@ def redact(text: str) -> str:
     for trigger in _TRIGGERS:
         if trigger in text:
             return _PATTERN.sub(_mask, text)
+    for trigger in _TOKEN_TRIGGERS:
+        at = text.find(trigger)
+        while at != -1:
+            if text[at + 4 : at + 5] in _AFTER_TOKEN or text[at + 4 : at + 5].isspace():
+                return _PATTERN.sub(_mask, text)
+            at = text.find(trigger, at + 4)
     return text
