@@ -62,7 +62,8 @@ def _file_run(argv: Sequence[str], out: Path, env: dict[str, str] | None = None,
         if log:
             sink.close()  # type: ignore[union-attr]
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}); see {log}")
+        tail = log.read_text(encoding="utf-8", errors="replace")[-2000:] if log else ""
+        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n{tail}")
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -294,17 +295,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.time()
     report = Report()
+    failed: list[str] = []
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="logconf-bench-"))
     try:
-        bench_per_record(report, args.python, args.records, args.reps, work)
-        bench_disabled(report, args.python, args.disabled_calls, args.reps, work)
-        bench_appenders(report, args.python, args.append_records, args.reps, work)
-        bench_startup(report, args.python, args.reps, work)
+        sections: list[tuple[str, Callable[[], None]]] = [
+            ("1. Per-record cost", lambda: bench_per_record(report, args.python, args.records, args.reps, work)),
+            ("2. Disabled call", lambda: bench_disabled(report, args.python, args.disabled_calls, args.reps, work)),
+            ("3. Writer processes", lambda: bench_appenders(report, args.python, args.append_records, args.reps, work)),
+            ("4. Start-up", lambda: bench_startup(report, args.python, args.reps, work)),
+        ]
         if args.vllm_python and args.model:
-            bench_engine(report, args.vllm_python, args.model, args.engine_reps, work)
+            sections.append(
+                ("5. vLLM engine start-up", lambda: bench_engine(report, args.vllm_python, args.model, args.engine_reps, work))
+            )
         else:
             report.add("## 5. vLLM engine start-up", "", "Skipped: pass --vllm-python and --model.", "")
+        for title, section in sections:
+            try:
+                section()
+            except Exception as exc:  # one broken section must not cost the others their figures
+                _say(f"{title} failed: {exc}")
+                failed.append(title)
+                report.add(f"## {title}", "", "Not measured in this run: it failed with", "", "```", str(exc).strip(), "```", "")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -323,12 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| target | result |",
         "|---|---|",
         *(f"| {what} | {verdict} |" for what, verdict in report.targets),
+        *(f"| every target of section {title} | **NOT MEASURED** (the section failed; see below) |" for title in failed),
         "",
     ]
     text = "\n".join(head + report.lines).rstrip() + "\n"
     Path(args.out).write_text(text, encoding="utf-8")
     print(text)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
