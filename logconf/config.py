@@ -17,8 +17,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter, refresh_all, resolve_rank
@@ -65,6 +63,8 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
                 file, f"line {exc.lineno} column {exc.colno}", _line(text, exc.lineno), f"malformed JSON: {exc.msg}"
             ) from None
     else:
+        import yaml  # here, not at the top: vLLM's processes import logconf but never read YAML
+
         try:
             config = yaml.safe_load(text)
         except yaml.YAMLError as exc:
