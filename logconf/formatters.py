@@ -13,6 +13,8 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from pythonjsonlogger.core import merge_record_extra
+from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _PjlJsonFormatter
 
 from logconf.errors import ConfigError, current_source, locate
@@ -31,6 +33,7 @@ JSON_FIELDS = {
     "name": "logger",
     "message": "message",
 }
+_JSON_ITEMS = tuple(JSON_FIELDS.items())
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
@@ -110,8 +113,24 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):
         self.rank_template = rank
         self.redact = redact
         super().__init__(list(JSON_FIELDS), rename_fields=dict(JSON_FIELDS), json_ensure_ascii=False)
+        self._skip = frozenset(JSON_FIELDS) | frozenset(self.reserved_attrs)
+        self._encode = JsonEncoder(ensure_ascii=False).encode  # what json.dumps(cls=JsonEncoder) builds per call
         self.refresh()
         _LIVE.add(self)
+
+    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
+        # python-json-logger's add_fields for exactly this formatter's arguments, without a rename
+        # lookup per field: the same keys, in the same order, on every record.
+        fields = record.__dict__
+        for field, key in _JSON_ITEMS:
+            log_data[key] = fields.get(field)
+        log_data["rank"] = self.rank
+        for key, value in message_dict.items():
+            log_data[JSON_FIELDS.get(key, key)] = value
+        merge_record_extra(record, log_data, reserved=self._skip, rename_fields=JSON_FIELDS)
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        return self._encode(log_data)
 
     def refresh(self) -> None:
         super().refresh()

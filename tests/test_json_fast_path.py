@@ -1,0 +1,50 @@
+"""logconf's JsonFormatter writes exactly what python-json-logger's generic path would."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import sys
+
+import pytest
+
+from logconf.formatters import JsonFormatter, _PjlJsonFormatter
+
+
+class _Reference(JsonFormatter):
+    """The same formatter with python-json-logger's own add_fields and serialisation."""
+
+    add_fields = _PjlJsonFormatter.add_fields
+    jsonify_log_record = _PjlJsonFormatter.jsonify_log_record
+
+
+def _record(msg, args=(), exc_info=None, stack_info=None, **extra):
+    record = logging.LogRecord("vllm.v1.engine.async_llm", logging.INFO, "x.py", 7, msg, args, exc_info, sinfo=stack_info)
+    record.__dict__.update(extra)
+    return record
+
+
+def _exc_info():
+    try:
+        raise ValueError("boom token=abc123")
+    except ValueError:
+        return sys.exc_info()
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _record("Added request %s-%d with %d tokens", ("cmpl-7f3a", 1, 128)),
+        _record("with extras", request_id="r1", n=3, when=datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc)),
+        _record("an object and a non-ASCII text: ünïcode", obj=object(), _private="hidden"),
+        _record("failed", exc_info=_exc_info()),
+        _record("where", stack_info="Stack (most recent call last):\n  File x.py"),
+        _record({"event": "dict message", "name": "renamed to logger", "levelname": "renamed to level"}),
+    ],
+    ids=["vllm-line", "extras", "object-unicode-private", "exc_info", "stack_info", "dict-message"],
+)
+@pytest.mark.parametrize("redact", [True, False])
+def test_fast_path_matches_python_json_logger_byte_for_byte(record, redact):
+    """Same keys, same order, same values and escaping as the generic path, with or without redaction."""
+    fast, reference = JsonFormatter(rank="3", redact=redact), _Reference(rank="3", redact=redact)
+    assert fast.format(record) == reference.format(record)
