@@ -37,7 +37,6 @@ from typing import Any
 
 from logconf.errors import ConfigError, current_source, locate
 from logconf.handlers import RankFileHandler
-from logconf.redact import _TRIGGERS
 from logconf.redact import redact as _redact
 from logconf.templating import expand
 
@@ -50,7 +49,6 @@ _CHUNK = 1 << 16
 _MAX_PENDING = 1 << 16  # a "line" longer than this is written in pieces
 _EXIT_WAIT_S = 1.0
 
-_REDACT_TRIGGERS = tuple(t.encode() for t in _TRIGGERS)
 
 _TEE: StdioTee | None = None
 _LOCK = threading.Lock()
@@ -221,8 +219,11 @@ class StdioTee:
         if not lines:
             return
         data = prefix + (b"\n" + prefix).join(lines) + b"\n"
-        if self.redact and any(trigger in data for trigger in _REDACT_TRIGGERS):
-            data = _redact(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        if self.redact:
+            text = data.decode("utf-8", "surrogateescape")
+            masked = _redact(text)  # checks cheaply first; returns the same object when nothing is masked
+            if masked is not text:
+                data = masked.encode("utf-8", "surrogateescape")
         self.sink.write_bytes(data)
 
     def close(self, wait_s: float = _EXIT_WAIT_S) -> None:
