@@ -288,6 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--append-records", type=int, default=4_000, help="records per multi-process run, shared by the writers")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--engine-reps", type=int, default=3)
+    parser.add_argument("--merge-size", default=None, help="input of the merge memory bound, e.g. 256M (default 2G)")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args(argv)
     if args.reps < 5:
@@ -311,6 +312,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         else:
             report.add("## 5. vLLM engine start-up", "", "Skipped: pass --vllm-python and --model.", "")
+        sys.path.insert(0, str(BENCH))
+        import capture_bench
+        import merge_bench
+
+        merge_size = merge_bench.parse_size(args.merge_size) if args.merge_size else None
+        sections += [
+            ("6. Merge: memory bound and speed", lambda: report.add(merge_bench.measure(str(work), merge_size), "")),
+            ("7. Stdio tee: cost per MB", lambda: report.add(capture_bench.measure(str(work)), "")),
+        ]
         for title, section in sections:
             try:
                 section()

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-import json
 import logging
 import logging.config
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from logconf import handlers as _handlers
@@ -25,16 +23,16 @@ from logconf.formatters import make_formatter, refresh_all, resolve_rank
 
 __all__ = ["apply", "check", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 _SECTIONS = ("formatters", "filters", "handlers")
 _RANK_FILE = "logconf.handlers.RankFileHandler"
 
 
 def _shipped(name: str) -> str:
     # In a wheel the files sit inside the package; in a source checkout, beside it.
-    for candidate in (_PACKAGE / name, _PACKAGE.parent / name):
-        if candidate.is_file():
-            return str(candidate)
+    for candidate in (os.path.join(_PACKAGE, name), os.path.join(os.path.dirname(_PACKAGE), name)):
+        if os.path.isfile(candidate):
+            return candidate
     raise FileNotFoundError(f"logconf's shipped {name} is missing from {_PACKAGE}; reinstall logconf")
 
 
@@ -52,12 +50,15 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a JSON or YAML logging config, refusing anything but a mapping with version 1."""
     file = str(path)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        with open(file, encoding="utf-8") as handle:
+            text = handle.read()
     except OSError as exc:
         raise ConfigError(
             file, "<file>", file, f"cannot read the config: {exc.strerror}", "pass an existing JSON or YAML file"
         ) from None
     if file.endswith(".json"):
+        import json  # here, not at import: `import logconf` stays light for vLLM's processes
+
         try:
             config = json.loads(text)
         except json.JSONDecodeError as exc:

@@ -13,15 +13,12 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from pythonjsonlogger.core import merge_record_extra
-from pythonjsonlogger.json import JsonEncoder
-from pythonjsonlogger.json import JsonFormatter as _PjlJsonFormatter
-
 from logconf.errors import ConfigError, current_source, locate
+from logconf.redact import may_hold_secret
 from logconf.redact import redact as _redact
 from logconf.templating import FORMATS, expand
 
-__all__ = ["JsonFormatter", "TextFormatter", "make_formatter"]
+__all__ = ["TextFormatter", "make_formatter"]  # JsonFormatter: loaded on first use (see __getattr__)
 
 RANK_TEMPLATE = "${LOGCONF_RANK:-${RANK:-0}}"
 TEXT_FORMAT = "%(asctime)s %(levelname)s rank={rank} %(processName)s[%(process)d] %(name)s: %(message)s"
@@ -98,47 +95,11 @@ class TextFormatter(_RankMixin, logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        return _redact(line) if self.redact else line
-
-
-class JsonFormatter(_RankMixin, _PjlJsonFormatter):
-    """One JSON object per line: time, level, rank, process_name, pid, logger, message,
-    ``exc_info`` and ``stack_info`` when present, and any ``extra`` fields."""
-
-    converter = time.gmtime  # type: ignore[assignment]
-    default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = "%s.%03dZ"
-
-    def __init__(self, rank: str = RANK_TEMPLATE, redact: bool = True) -> None:
-        self.rank_template = rank
-        self.redact = redact
-        super().__init__(list(JSON_FIELDS), rename_fields=dict(JSON_FIELDS), json_ensure_ascii=False)
-        self._skip = frozenset(JSON_FIELDS) | frozenset(self.reserved_attrs)
-        self._encode = JsonEncoder(ensure_ascii=False).encode  # what json.dumps(cls=JsonEncoder) builds per call
-        self.refresh()
-        _LIVE.add(self)
-
-    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-        # python-json-logger's add_fields for exactly this formatter's arguments, without a rename
-        # lookup per field: the same keys, in the same order, on every record.
-        fields = record.__dict__
-        for field, key in _JSON_ITEMS:
-            log_data[key] = fields.get(field)
-        log_data["rank"] = self.rank
-        for key, value in message_dict.items():
-            log_data[JSON_FIELDS.get(key, key)] = value
-        merge_record_extra(record, log_data, reserved=self._skip, rename_fields=JSON_FIELDS)
-
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        return self._encode(log_data)
-
-    def refresh(self) -> None:
-        super().refresh()
-        self.static_fields = {"rank": self.rank}
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        return _redact(line) if self.redact else line
+        # The rest of the line is logconf's own; only the message and a traceback can hold secrets,
+        # and testing the message alone keeps the check cheap on every record.
+        if self.redact and (record.exc_text or record.stack_info or may_hold_secret(record.message)):
+            return _redact(line)
+        return line
 
 
 def make_formatter(
@@ -154,9 +115,20 @@ def make_formatter(
             "unknown log format",
             "use 'text' or 'json' (LOGCONF_FORMAT)",
         )
-    chosen = text
-    cls = JsonFormatter if chosen == "json" else TextFormatter
-    return cls(rank=rank, redact=_flag(redact, key="redact"))
+    if text == "json":
+        from logconf.jsonlines import JsonFormatter  # python-json-logger loads only when JSON is asked for
+
+        return JsonFormatter(rank=rank, redact=_flag(redact, key="redact"))
+    return TextFormatter(rank=rank, redact=_flag(redact, key="redact"))
+
+
+def __getattr__(name: str) -> Any:
+    # logconf.formatters.JsonFormatter stays importable from here, loaded on first use.
+    if name in ("JsonFormatter", "_PjlJsonFormatter"):
+        from logconf import jsonlines
+
+        return getattr(jsonlines, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def refresh_all() -> None:

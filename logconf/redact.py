@@ -8,9 +8,10 @@ per record small on the lines that carry nothing to mask.
 
 from __future__ import annotations
 
+import functools
 import re
 
-__all__ = ["MASK", "redact"]
+__all__ = ["MASK", "may_hold_secret", "redact"]
 
 MASK = "***"
 
@@ -19,7 +20,7 @@ MASK = "***"
 _AFTER_TOKEN = frozenset("=:'\"\\ \t")
 
 _VALUE = r"[^\s'\"&,;}\\]+"
-_PATTERN = re.compile(
+_SOURCE = (
     r"(?P<bearer>\b[Bb]earer\s+)"
     + _VALUE
     + r"|(?P<hf>\bhf_)[A-Za-z0-9]{8,}"
@@ -41,8 +42,8 @@ def _mask(match: re.Match[str]) -> str:
     return (match.group("bearer") or match.group("hf") or match.group("sk")) + MASK
 
 
-def redact(text: str) -> str:
-    """Return ``text`` with every recognised secret replaced by ``***``."""
+def may_hold_secret(text: str) -> bool:
+    """Tell whether ``text`` holds any substring that a maskable secret contains (cheap)."""
     low = text.lower()
     # Lower-case substrings that every maskable secret contains, spelled out rather than looped:
     # this runs on every record.
@@ -56,11 +57,21 @@ def redact(text: str) -> str:
         or "pikey" in low
         or "pwd" in low
     ):
-        return _PATTERN.sub(_mask, text)
+        return True
     at = low.find("oken")
     while at != -1:
         after = low[at + 4 : at + 5]
         if after in _AFTER_TOKEN or after.isspace():
-            return _PATTERN.sub(_mask, text)
+            return True
         at = low.find("oken", at + 4)
-    return text
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def _pattern() -> re.Pattern[str]:
+    return re.compile(_SOURCE)  # compiled on the first line that may hold a secret, not at import
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every recognised secret replaced by ``***``."""
+    return _pattern().sub(_mask, text) if may_hold_secret(text) else text

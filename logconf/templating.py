@@ -18,10 +18,8 @@ empty ``LOGCONF_RANK`` is far more likely a broken launcher than a wish for rank
 from __future__ import annotations
 
 import functools
-import multiprocessing
 import os
 import re
-import socket
 from collections.abc import Mapping
 
 from logconf.errors import ConfigError
@@ -133,6 +131,9 @@ def log_format(environ: Mapping[str, str] | None = None, *, file: str = "<enviro
 
 def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
     """Return this process's values for the ``{field}`` placeholders."""
+    import multiprocessing  # only when a template names a field: keeps `import logconf` light
+    import socket
+
     return {
         "pid": str(os.getpid()),
         "hostname": socket.gethostname(),
