@@ -65,21 +65,31 @@ def _flag(value: str, *, key: str) -> bool:
 
 
 class _RankMixin:
+    """What both formatters share: the rank, and UTC times to the millisecond."""
+
     rank_template: str
     rank: str
     redact: bool
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+    _second: tuple[int, str] = (-1, "")
 
     def refresh(self) -> None:
         """Re-resolve the rank from the environment (``set_rank`` calls this)."""
         self.rank = _expand("rank", self.rank_template, check=_rank_complaint)
 
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # Records arrive many per second: format each second once. One tuple holds the second
+        # and its text, so a formatter shared between threads never pairs one with the other.
+        second = int(record.created)
+        cached = self._second
+        if cached[0] != second:
+            cached = self._second = (second, time.strftime(self.default_time_format, time.gmtime(second)))
+        return self.default_msec_format % (cached[1], record.msecs)
 
-class TextFormatter(_RankMixin, logging.Formatter):
+
+class TextFormatter(_RankMixin, logging.Formatter):  # type: ignore[misc]
     """``2026-11-26T08:47:47.123Z INFO rank=0 EngineCore_DP0[4242] vllm.engine: message``."""
-
-    converter = time.gmtime  # type: ignore[assignment]
-    default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = "%s.%03dZ"
 
     def __init__(self, rank: str = RANK_TEMPLATE, redact: bool = True) -> None:
         self.rank_template = rank
@@ -94,7 +104,16 @@ class TextFormatter(_RankMixin, logging.Formatter):
         self._fmt = self._style._fmt
 
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
+        # logging.Formatter.format, less the per-record usesTime() search: this format has a time.
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        line = self._fmt % record.__dict__  # type: ignore[operator]
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line = f"{line}\n{record.exc_text}" if line[-1:] != "\n" else line + record.exc_text
+        if record.stack_info:
+            line = f"{line}\n{self.formatStack(record.stack_info)}"
         # The rest of the line is logconf's own; only the message and a traceback can hold secrets,
         # and testing the message alone keeps the check cheap on every record.
         if self.redact and (record.exc_text or record.stack_info or may_hold_secret(record.message)):

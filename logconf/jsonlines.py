@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from pythonjsonlogger.core import merge_record_extra
@@ -16,13 +15,9 @@ from logconf.redact import redact as _redact
 __all__ = ["JsonFormatter"]
 
 
-class JsonFormatter(_RankMixin, _PjlJsonFormatter):
+class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
     """One JSON object per line: time, level, rank, process_name, pid, logger, message,
     ``exc_info`` and ``stack_info`` when present, and any ``extra`` fields."""
-
-    converter = time.gmtime  # type: ignore[assignment]
-    default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = "%s.%03dZ"
 
     def __init__(self, rank: str = RANK_TEMPLATE, redact: bool = True) -> None:
         self.rank_template = rank
