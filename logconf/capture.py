@@ -35,10 +35,10 @@ import time
 import warnings as _warnings
 from typing import Any
 
-from logconf.errors import ConfigError, current_source, locate
+from logconf.errors import current_source
 from logconf.handlers import RankFileHandler
 from logconf.redact import redact as _redact
-from logconf.templating import expand
+from logconf.templating import switch
 
 __all__ = ["STDIO_ENV", "StdioTee", "capture_warnings", "install", "installed"]
 
@@ -55,15 +55,7 @@ _LOCK = threading.Lock()
 
 
 def _flag(key: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = expand(str(value), file=current_source(), key=key)
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ConfigError(current_source(), locate("capture.install", key, value), text, "not a switch", "use 1 or 0")
+    return switch(value, file=current_source(), key=key, factory="capture.install")
 
 
 class _StdioFile(RankFileHandler):

@@ -16,7 +16,7 @@ from typing import Any
 from logconf.errors import ConfigError, current_source, locate
 from logconf.redact import may_hold_secret
 from logconf.redact import redact as _redact
-from logconf.templating import FORMATS, expand
+from logconf.templating import FORMATS, expand, switch
 
 __all__ = ["TextFormatter", "make_formatter"]  # JsonFormatter: loaded on first use (see __getattr__)
 
@@ -56,12 +56,7 @@ def _expand(arg: str, template: str, check=None) -> str:
 
 
 def _flag(value: str, *, key: str) -> bool:
-    text = _expand(key, value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(current_source(), locate("make_formatter", key, value), text, "not a switch", "use 1 or 0")
+    return switch(value, file=current_source(), key=key, factory="make_formatter")
 
 
 class _RankMixin:

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from logconf.errors import ConfigError
 
-__all__ = ["FIELDS", "FORMATS", "expand", "fields", "has_fields", "log_format"]
+__all__ = ["FIELDS", "FORMATS", "expand", "fields", "has_fields", "log_format", "switch"]
 
 FIELDS = ("pid", "hostname", "process_name", "ext")
 FORMATS = {"text": "log", "json": "jsonl"}
@@ -127,6 +127,21 @@ def log_format(environ: Mapping[str, str] | None = None, *, file: str = "<enviro
     if value not in FORMATS:
         raise ConfigError(file, "LOGCONF_FORMAT", value, "unknown log format", "use 'text' or 'json'")
     return value
+
+
+def switch(value: object, *, file: str, key: str, factory: str) -> bool:
+    """Resolve an on/off argument (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``)."""
+    if isinstance(value, bool):
+        return value
+    text = expand(str(value), file=file, key=key).strip()
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    from logconf.errors import locate  # errors' locate reads the config module, which imports this one
+
+    raise ConfigError(file, locate(factory, key, value), text, "not a switch", "use 1 or 0")
 
 
 def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
