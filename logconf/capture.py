@@ -35,7 +35,6 @@ import time
 import warnings as _warnings
 from typing import Any
 
-from logconf.errors import current_source
 from logconf.handlers import RankFileHandler
 from logconf.redact import redact as _redact
 from logconf.templating import switch
@@ -55,7 +54,7 @@ _LOCK = threading.Lock()
 
 
 def _flag(key: str, value: object) -> bool:
-    return switch(value, file=current_source(), key=key, factory="capture.install")
+    return switch(value, factory="capture.install", arg=key)
 
 
 class _StdioFile(RankFileHandler):
@@ -74,9 +73,7 @@ class _StdioFile(RankFileHandler):
             return
         with self.lock:  # type: ignore[union-attr]
             try:
-                fd = self._fd
-                if fd is None or self._stale or time.monotonic() >= self._next_check:
-                    fd = self._current_fd(time.monotonic())
+                fd = self._ready_fd()
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]

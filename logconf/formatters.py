@@ -16,7 +16,7 @@ from typing import Any
 from logconf.errors import ConfigError, current_source, locate
 from logconf.redact import may_hold_secret
 from logconf.redact import redact as _redact
-from logconf.templating import FORMATS, expand, switch
+from logconf.templating import FORMATS, expand, expand_arg, switch
 
 __all__ = ["TextFormatter", "make_formatter"]  # JsonFormatter: loaded on first use (see __getattr__)
 
@@ -49,14 +49,11 @@ def resolve_rank(
 
 
 def _expand(arg: str, template: str, check=None) -> str:
-    try:
-        return expand(template, file=current_source(), key=arg, check_value=check)
-    except ConfigError as exc:
-        raise ConfigError(exc.file, locate("make_formatter", arg, template), exc.value, exc.problem, exc.expected) from None
+    return expand_arg(template, factory="make_formatter", arg=arg, check_value=check)
 
 
 def _flag(value: str, *, key: str) -> bool:
-    return switch(value, file=current_source(), key=key, factory="make_formatter")
+    return switch(value, factory="make_formatter", arg=key)
 
 
 class _RankMixin:

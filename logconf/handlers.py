@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from logconf.errors import ConfigError, current_source, locate
-from logconf.templating import expand, has_fields
+from logconf.templating import expand_arg, has_fields, switch
 
 __all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all"]
 
@@ -80,8 +80,8 @@ class _Plan:
         hold_unranked_s: float | str = 0,
     ) -> None:
         self.templates = {"directory": directory, "filename": filename}
-        self.follow = str(follow_symlinks).lower() in ("1", "true", "yes")
-        self.reopen_check_s = float(reopen_check_s)
+        self.follow = switch(follow_symlinks, factory="RankFileHandler", arg="follow_symlinks")
+        self.reopen_check_s = _seconds("reopen_check_s", reopen_check_s)
         self.hold_s = _seconds("hold_unranked_s", hold_unranked_s)
         self.file_mode = _parse_mode(_expand("file_mode", file_mode), file=current_source(), key=_locate("file_mode", file_mode))
         self.dir_mode = _parse_mode(_expand("dir_mode", dir_mode), file=current_source(), key=_locate("dir_mode", dir_mode))
@@ -141,10 +141,7 @@ class _Plan:
 
 
 def _expand(arg: str, template: str, check=None, factory: str = "RankFileHandler") -> str:
-    try:
-        return expand(template, file=current_source(), key=arg, check_value=check)
-    except ConfigError as exc:
-        raise ConfigError(exc.file, _locate(arg, template, factory), exc.value, exc.problem, exc.expected) from None
+    return expand_arg(template, factory=factory, arg=arg, check_value=check)
 
 
 def _seconds(arg: str, template: float | str) -> float:
@@ -198,7 +195,6 @@ class RankFileHandler(logging.Handler):
         self._next_check = 0.0
         self._failing = False
         self._dropped = 0
-        self._stale = False
         self._forked = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = self._readable = False
@@ -259,16 +255,25 @@ class RankFileHandler(logging.Handler):
 
     # -- writing ----------------------------------------------------------------------
 
+    def _ready_fd(self) -> int:
+        """The descriptor to write to now: reopened after close, fork, rename or deletion."""
+        fd = self._fd
+        if fd is None or self._forked or time.monotonic() >= self._next_check:
+            fd = self._current_fd(time.monotonic())
+        return fd
+
     def _current_fd(self, now: float) -> int:
-        if self._stale:
-            self._stale = False
-            self.retarget()
+        if self._forked:
+            # Per-process fields ({pid}, ...) may name another file now, and the parent's
+            # descriptor shares its file offset, which _end_cut_short reads: resolve and reopen.
+            if self._plan.per_process:
+                self.retarget()
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                os.close(fd)
+            return self._open()
         fd = self._fd
         if fd is None:
-            return self._open()
-        if self._forked:  # the parent's descriptor shares its file offset, which _end_cut_short reads
-            self._fd = None
-            os.close(fd)
             return self._open()
         self._next_check = now + self._plan.reopen_check_s
         try:
@@ -295,9 +300,7 @@ class RankFileHandler(logging.Handler):
 
     def _write(self, record: logging.LogRecord) -> None:
         data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-        fd = self._fd
-        if fd is None or self._stale or self._forked or time.monotonic() >= self._next_check:
-            fd = self._current_fd(time.monotonic())
+        fd = self._ready_fd()
         if self._torn:
             data = b"\n" + data
         written = os.write(fd, data)
@@ -455,8 +458,6 @@ def _release_held_at_exit() -> None:
 def _after_fork_in_child() -> None:
     for handler in list(_LIVE):
         handler._forked = True
-        if handler._plan.per_process:
-            handler._stale = True
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

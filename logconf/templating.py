@@ -22,9 +22,9 @@ import os
 import re
 from collections.abc import Mapping
 
-from logconf.errors import ConfigError
+from logconf.errors import ConfigError, current_source, locate
 
-__all__ = ["FIELDS", "FORMATS", "expand", "fields", "has_fields", "log_format", "switch"]
+__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_fields", "log_format", "switch"]
 
 FIELDS = ("pid", "hostname", "process_name", "ext")
 FORMATS = {"text": "log", "json": "jsonl"}
@@ -129,19 +129,25 @@ def log_format(environ: Mapping[str, str] | None = None, *, file: str = "<enviro
     return value
 
 
-def switch(value: object, *, file: str, key: str, factory: str) -> bool:
+def expand_arg(template: str, *, factory: str, arg: str, check_value=None) -> str:
+    """Expand one argument of a logconf factory; an error names its key in the config being applied."""
+    try:
+        return expand(template, file=current_source(), key=arg, check_value=check_value)
+    except ConfigError as exc:
+        raise ConfigError(exc.file, locate(factory, arg, template), exc.value, exc.problem, exc.expected) from None
+
+
+def switch(value: object, *, factory: str, arg: str) -> bool:
     """Resolve an on/off argument (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``)."""
     if isinstance(value, bool):
         return value
-    text = expand(str(value), file=file, key=key).strip()
+    text = expand_arg(str(value), factory=factory, arg=arg).strip()
     lowered = text.lower()
     if lowered in ("1", "true", "yes", "on"):
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    from logconf.errors import locate  # errors' locate reads the config module, which imports this one
-
-    raise ConfigError(file, locate(factory, key, value), text, "not a switch", "use 1 or 0")
+    raise ConfigError(current_source(), locate(factory, arg, value), text, "not a switch", "use 1 or 0")
 
 
 def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
