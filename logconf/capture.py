@@ -39,7 +39,7 @@ from logconf.handlers import RankFileHandler
 from logconf.redact import redact as _redact
 from logconf.templating import switch
 
-__all__ = ["STDIO_ENV", "StdioTee", "capture_warnings", "install", "installed"]
+__all__ = ["STDIO_ENV", "StdioTee", "capture_warnings", "follow_redirect", "install", "installed"]
 
 STDIO_ENV = "LOGCONF_CAPTURE_STDIO"
 _MARKER_ENV = "LOGCONF_STDIO_TEE"  # "<owner pid>:<fd>=<original fd>/<pipe inode>,..." for children
@@ -105,6 +105,7 @@ class _Stream:
 
     def __init__(self, tee: StdioTee, fd: int, original: int) -> None:
         self.tee, self.fd, self.original = tee, fd, original
+        self.retired = False  # fd was given another destination: close the original once drained
         self.pending = b""
         self.lock = threading.Lock()
         self.drained = threading.Event()
@@ -146,7 +147,11 @@ class _Stream:
             # End of file, or close() asked and the pipe is empty: everything written is copied.
             with self.lock:
                 self._copy(b"", final=True)
-            self.drained.set()
+                self.drained.set()
+                retired = self.retired
+            if retired:
+                with contextlib.suppress(OSError):
+                    os.close(self.original)
             return
 
     def _forward(self, data: bytes) -> None:
@@ -191,7 +196,37 @@ class StdioTee:
         for fd in (1, 2):
             if fd in originals:
                 self.streams.append(_Stream(self, fd, originals[fd]))
+        self.mark()
+
+    def mark(self) -> None:
+        """Tell children (spawned vLLM processes) which pipes are this tee's and where they lead."""
         os.environ[_MARKER_ENV] = f"{self.pid}:" + ",".join(f"{s.fd}={s.original}/{s.inode}" for s in self.streams)
+
+    def follow(self) -> None:
+        """Tee the new destination of a descriptor that was moved away from this tee's pipe (``dup2``).
+
+        What was written before the move still reaches the old destination; the pipe's reader
+        drains it and ends. From now on the new destination gets every byte, and the copy too.
+        """
+        for index, stream in enumerate(self.streams):
+            try:
+                if os.fstat(stream.fd).st_ino == stream.inode:
+                    continue
+                original = os.dup(stream.fd)  # close-on-exec, as at start
+            except OSError:
+                continue  # closed: nothing to tee
+            self.streams[index] = _Stream(self, stream.fd, original)
+            with stream.lock:
+                stream.retired = True
+                drained = stream.drained.is_set()
+            if stream.fd == 2:
+                self.sink._report_fd = original
+                if faulthandler.is_enabled():
+                    faulthandler.enable(file=original, all_threads=True)
+            if drained:
+                with contextlib.suppress(OSError):
+                    os.close(stream.original)
+        self.mark()
 
     def write(self, block: bytes) -> None:
         """Append complete lines (or a final partial one) to the sink, each with this process's prefix.
@@ -357,6 +392,14 @@ def install(
             # A fatal error kills the reader thread with the process: send its traceback past the pipe.
             faulthandler.enable(file=originals[2], all_threads=True)
     return logging.Filter()
+
+
+def follow_redirect() -> None:
+    """Keep teeing after a framework ``dup2``-s a new destination onto fd 1 or 2 (SkyRL's infra log)."""
+    with _LOCK:
+        tee = installed()
+        if tee is not None:
+            tee.follow()
 
 
 @atexit.register  # after logging's own registration, so this runs before logging.shutdown()

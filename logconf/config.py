@@ -16,8 +16,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from logconf import guard, integrations, loguru_bridge
 from logconf import handlers as _handlers
-from logconf import loguru_bridge
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter, refresh_all, resolve_rank
 
@@ -226,8 +226,10 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
 
     Safe to call any number of times and in any order with vLLM's own configuration: the
     config is checked first, and a failure leaves the previous configuration working.
-    If Loguru is already imported, its records are forwarded into stdlib logging from then on
-    (:mod:`logconf.loguru_bridge`).
+    Loguru's records are forwarded into stdlib logging (:mod:`logconf.loguru_bridge`), now or
+    when Loguru is imported, and frameworks that re-do their logging set-up later (SkyRL's
+    workers, uvicorn's servers) are kept from undoing this one (:mod:`logconf.guard`,
+    :mod:`logconf.integrations`).
     """
     file = os.path.abspath(path) if path is not None else skyrl_config_path()
     if "loguru" in sys.modules:
@@ -235,18 +237,24 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     config = load(file)
     check(config, file, create=True)
     saved = _snapshot()
+    owned = guard.owned_root_handlers()
+    guard.release_root()  # this config decides root's handlers now
     try:
         with applying(file):
             logging.config.dictConfig(config)
     except Exception as exc:
         _restore(saved)
+        guard.own_root(owned)
         cause: BaseException | None = exc
         while cause is not None and not isinstance(cause, ConfigError):
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
             raise cause from exc
         raise ConfigError(file, "<dictConfig>", file, f"logging.config.dictConfig failed: {exc}") from exc
+    guard.own_root(logging.root.handlers if "root" in config else ())
+    guard.remember(config.get("loggers") or {})
     loguru_bridge.install()
+    integrations.install()
 
 
 def set_rank(rank: int | str) -> None:

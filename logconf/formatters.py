@@ -3,6 +3,10 @@
 Every line carries the UTC time to the millisecond, the level, the rank, the process name
 and pid, the logger name and the message. The rank is baked into the formatter when it is
 built (and rebuilt by ``set_rank``), so the hot path pays nothing to look it up.
+
+In a Ray actor's main process the process name is the actor's class (``PolicyWorker[4242]``,
+as Ray's own ``(PolicyWorker pid=4242)`` prefix has it), so that actors sharing a rank file
+(a trainer and its rank-0 policy, ref and critic workers) can be told apart.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from logconf import raycontext
 from logconf.errors import ConfigError, current_source, locate
 from logconf.redact import may_hold_secret
 from logconf.redact import redact as _redact
@@ -61,14 +66,16 @@ class _RankMixin:
 
     rank_template: str
     rank: str
+    actor: str | None = None
     redact: bool
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
     _second: tuple[int, str] = (-1, "")
 
     def refresh(self) -> None:
-        """Re-resolve the rank from the environment (``set_rank`` calls this)."""
+        """Re-resolve the rank from the environment, and the Ray actor (``set_rank`` calls this)."""
         self.rank = _expand("rank", self.rank_template, check=_rank_complaint)
+        self.actor = raycontext.actor_class()
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # Records arrive many per second: format each second once. One tuple holds the second
@@ -94,12 +101,19 @@ class TextFormatter(_RankMixin, logging.Formatter):  # type: ignore[misc]
         super().refresh()
         self._style = logging.PercentStyle(TEXT_FORMAT.format(rank=self.rank.replace("%", "%%")))
         self._fmt = self._style._fmt
+        # An actor's main process shows the actor class where the process name would be.
+        self._actor_fmt = (
+            self._fmt.replace("%(processName)s", self.actor.replace("%", "%%"), 1) if self.actor else None
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         # logging.Formatter.format, less the per-record usesTime() search: this format has a time.
         record.message = record.getMessage()
         record.asctime = self.formatTime(record)
-        line = self._fmt % record.__dict__  # type: ignore[operator]
+        fmt = self._fmt
+        if self._actor_fmt is not None and record.processName == "MainProcess":
+            fmt = self._actor_fmt
+        line = fmt % record.__dict__  # type: ignore[operator]
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

@@ -14,15 +14,17 @@ import logging
 import os
 import stat
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from logconf import raycontext
 from logconf.errors import ConfigError, current_source, locate
 from logconf.templating import expand_arg, has_fields, switch
 
-__all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all"]
+__all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all", "tell"]
 
 _LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
 _HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
@@ -155,17 +157,6 @@ def _seconds(arg: str, template: float | str) -> float:
     return value
 
 
-def _unranked_ray_actor() -> bool:
-    """Tell whether this process is a Ray actor that has not been given a rank (yet)."""
-    if "LOGCONF_RANK" in os.environ or "RANK" in os.environ:
-        return False
-    ray = sys.modules.get("ray")  # never imported here: only a process already running Ray counts
-    try:
-        return bool(ray and ray.is_initialized() and ray.get_runtime_context().get_actor_id())
-    except Exception:
-        return False
-
-
 def plan_rank_file(*args: Any, create: bool = False, **kwargs: Any) -> str:
     """Resolve and check a RankFileHandler's arguments without opening anything; return its path."""
     plan = _Plan(*args, **kwargs)
@@ -199,18 +190,24 @@ class RankFileHandler(logging.Handler):
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = self._readable = False
         self._last_end = -1  # where this handler's last record ended in the file
-        for name, level in self._plan.levels.items():
-            logging.getLogger(name).setLevel(level)
+        self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
         self._held: list[logging.LogRecord] | None = None
-        if self._plan.hold_s > 0 and _unranked_ray_actor():
+        if self._plan.hold_s > 0 and raycontext.unranked_actor():
             self._held, self._hold_until = [], time.monotonic() + self._plan.hold_s
             self._plan.check(self.path, create=True)
             _HOLDING.add(self)
+            self._start_hold_timer()
         else:
             self._open()
         _LIVE.add(self)
+
+    def apply_levels(self, names: tuple[str, ...] | None = None) -> None:
+        """Set the levels that ``logger_levels`` gives the loggers it names (or only ``names``)."""
+        for name, level in self._plan.levels.items():
+            if names is None or name in names:
+                logging.getLogger(name).setLevel(level)
 
     def _open(self) -> int:
         """Open ``self.path`` for appending; raise ConfigError naming the path if impossible."""
@@ -363,6 +360,14 @@ class RankFileHandler(logging.Handler):
         if len(self._held) >= _HOLD_MAX or time.monotonic() >= self._hold_until:
             self.release_held()
 
+    def _start_hold_timer(self) -> None:
+        # The hold ends by itself: a process that never learns its rank, or logs nothing more,
+        # still has its records written when the hold time is over.
+        timer = threading.Timer(max(0.0, self._hold_until - time.monotonic()), _release_when_due, (weakref.ref(self),))
+        timer.daemon = True
+        timer.name = "logconf-rank-hold"
+        timer.start()
+
     def release_held(self) -> None:
         """Write the records held while the rank was unknown, to the file of the rank now known."""
         with self.lock:  # type: ignore[union-attr]
@@ -381,7 +386,7 @@ class RankFileHandler(logging.Handler):
             return
         self._failing = True
         error = sys.exc_info()[1]
-        _tell(
+        tell(
             f"logconf: cannot write {self.path}: {error!s}; records are dropped and this "
             "error is not repeated until writing works again\n"
         )
@@ -389,7 +394,7 @@ class RankFileHandler(logging.Handler):
     def _recovered(self) -> None:
         self._failing = False
         dropped, self._dropped = self._dropped, 0
-        _tell(f"logconf: writing {self.path} again; {dropped} records were dropped\n")
+        tell(f"logconf: writing {self.path} again; {dropped} records were dropped\n")
 
     def flush(self) -> None:
         """Nothing to flush: every record is written to the kernel as it is emitted."""
@@ -435,11 +440,22 @@ class ConsoleHandler(logging.StreamHandler):
         pass  # the stream is looked up per record
 
 
-def _tell(message: str) -> None:
+def tell(message: str) -> None:
+    """Write one line of logconf's own on fd 2, whatever ``sys.stderr`` is; never raise."""
     try:
         os.write(2, message.encode("utf-8", "backslashreplace"))
     except OSError:
         pass
+
+
+def _release_when_due(ref: weakref.ref[RankFileHandler]) -> None:
+    handler = ref()
+    if handler is not None and handler._held is not None:
+        from logconf.formatters import refresh_all  # formatters import this module
+
+        refresh_all()  # the rank (and Ray actor) as known now, on the records written next
+        handler.retarget()
+        handler.release_held()
 
 
 def retarget_all() -> None:
@@ -458,6 +474,10 @@ def _release_held_at_exit() -> None:
 def _after_fork_in_child() -> None:
     for handler in list(_LIVE):
         handler._forked = True
+    for handler in list(_HOLDING):
+        if handler._held is not None:
+            handler._held = []  # the parent writes what it held; this process holds only its own
+            handler._start_hold_timer()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -35,6 +35,8 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
         for field, key in _JSON_ITEMS:
             log_data[key] = fields.get(field)
         log_data["rank"] = self.rank
+        if self.actor is not None and log_data["process_name"] == "MainProcess":
+            log_data["process_name"] = self.actor
         for key, value in message_dict.items():
             log_data[JSON_FIELDS.get(key, key)] = value
         merge_record_extra(record, log_data, reserved=self._skip, rename_fields=JSON_FIELDS)

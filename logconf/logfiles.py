@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 VLLM_LOGGERS = ("vllm", "uvicorn", "py.warnings")  # warnings in vLLM processes: logconf.capture
-TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
+TRAINER_LOGGERS = ("skyrl_train", "skyrl", "skyrl_gym", "harbor", "examples")
 
 # Kinds of entry: a parsed record, a line that is not a record, or a last line with no newline.
 RECORD, UNPARSABLE, TORN = "record", "unparsable", "torn"

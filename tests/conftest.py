@@ -22,11 +22,16 @@ def _logger_state() -> dict[str, tuple]:
 
 @pytest.fixture(autouse=True)
 def restore_logging():
-    """Leave handlers, levels, propagate, disabled flags, the record factory and warnings capture as found."""
+    """Leave handlers, levels, propagate, disabled flags, the record factory, warnings capture,
+    logconf's root guard and its import hook as found."""
     saved = _logger_state()
     factory = logging.getLogRecordFactory()
     showwarning = __import__("warnings").showwarning
     yield
+    from logconf import guard, integrations
+
+    guard.release_root()  # logconf's root guard would keep its handlers through the restore below
+    integrations.uninstall()
     for name, state in _logger_state().items():
         if name not in saved:
             lg = state[0]

@@ -14,7 +14,7 @@ from pathlib import Path
 from logconf import vllm_config_path
 from logconf.records import parse_line
 
-TRAINER_LOGGERS = ("skyrl_train", "skyrl", "harbor", "examples")
+TRAINER_LOGGERS = ("skyrl_train", "skyrl", "skyrl_gym", "harbor", "examples")
 
 
 def load_like_vllm(path: str | None = None) -> None:

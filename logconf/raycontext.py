@@ -1,0 +1,73 @@
+"""What Ray says about this process: a worker, an actor, which actor class. Ray is never imported here.
+
+Only a process that already runs Ray (``ray`` in ``sys.modules``) is asked; everything else is
+read from ``sys.argv``, which Ray sets for its worker processes before any user code runs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+__all__ = ["actor_class", "is_ray_daemon", "is_ray_worker", "unranked_actor"]
+
+_WORKER_SCRIPT = os.path.join("ray", "_private", "workers", "default_worker.py")
+_PACKAGE_DIRS = ("site-packages", "dist-packages")
+
+
+def is_ray_worker(argv0: str | None = None) -> bool:
+    """Tell whether this is a Ray worker process (one that runs tasks and actors)."""
+    path = os.path.normpath(sys.argv[0] if argv0 is None and sys.argv else argv0 or "")
+    return path.endswith(os.sep + _WORKER_SCRIPT)
+
+
+def is_ray_daemon(argv0: str) -> bool:
+    """Tell whether ``argv0`` starts one of Ray's own Python processes, or its command line.
+
+    The dashboard, its agent, the log monitor, the runtime-env agent and the autoscaler's
+    monitor are scripts inside the installed ``ray`` package; ``ray start`` is the ``ray``
+    console script. A worker (``default_worker.py``) is not a daemon: it runs the job's code.
+    """
+    path = os.path.normpath(argv0)
+    if is_ray_worker(path):
+        return False
+    parts = path.split(os.sep)
+    if parts[-1] == "ray":
+        return True  # the `ray` command line (ray start, ray stop, ray status)
+    return any(part in _PACKAGE_DIRS and parts[i + 1 : i + 2] == ["ray"] for i, part in enumerate(parts[:-1]))
+
+
+def _runtime_context():
+    ray = sys.modules.get("ray")  # only a process already running Ray counts
+    if ray is None or not ray.is_initialized():
+        return None
+    return ray.get_runtime_context()
+
+
+def actor_class() -> str | None:
+    """Return the class name of the Ray actor this process hosts, or None outside an actor."""
+    try:
+        context = _runtime_context()
+        if context is None or not context.get_actor_id():
+            return None
+        return str(context.current_actor._ray_actor_creation_function_descriptor.class_name) or None
+    except Exception:
+        return None  # another Ray version, or a process that is shutting Ray down
+
+
+def unranked_actor() -> bool:
+    """Tell whether this process is a Ray actor (or a Ray worker not yet given work) without a rank.
+
+    Such a process may learn its rank in ``__init__`` (``logconf.set_rank``, or a framework
+    integration): its records are held until then. A worker that ``LOGCONF_AUTO`` configured at
+    interpreter start has not imported Ray yet, so its script name tells.
+    """
+    if "LOGCONF_RANK" in os.environ or "RANK" in os.environ:
+        return False
+    try:
+        context = _runtime_context()
+        if context is not None:
+            return bool(context.get_actor_id())
+    except Exception:
+        return False
+    return "ray" not in sys.modules and is_ray_worker()
