@@ -1,0 +1,97 @@
+"""LOGCONF_AUTO=1 on a real local Ray cluster: workers configured at start, Ray's daemons left alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from logconf.records import parse_line
+
+from .demo_runs import REPO, vllm_python
+
+pytestmark = pytest.mark.real_vllm
+
+HERE = Path(__file__).resolve().parent
+
+JOB = r"""
+import json, os, sys, time
+import ray
+
+logdir = os.environ["LOGCONF_DIR"]
+ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+from auto_actors import PolicyWorker, rollout
+
+worker = PolicyWorker.remote(1)
+worker_pid = ray.get(worker.work.remote())
+task_pid = ray.get(rollout.remote())
+held = os.path.join(logdir, "skyrl_rank_0.log")
+deadline = time.monotonic() + 60
+while "rollout done" not in (open(held).read() if os.path.exists(held) else "") and time.monotonic() < deadline:
+    time.sleep(0.1)
+def scan():
+    daemons = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            environ = open(f"/proc/{pid}/environ", "rb").read()
+        except OSError:
+            continue
+        title = argv[0].decode(errors="replace").strip()
+        script = next((a.decode() for a in argv[1:3] if a.endswith(b".py")), "")
+        if title in ("ray::DashboardAgent", "ray::RuntimeEnvAgent"):  # the agents retitle themselves
+            script = title
+        elif "/ray/" not in script or script.endswith("default_worker.py"):
+            continue
+        if f"LOGCONF_DIR={logdir}".encode() not in environ:
+            continue
+        fds = []
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                fds.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            except OSError:
+                pass
+        daemons[script.rsplit("site-packages/", 1)[-1]] = [f for f in fds if f.startswith(logdir)]
+    return daemons
+
+
+deadline = time.monotonic() + 30
+daemons = scan()
+while len(daemons) < 4 and time.monotonic() < deadline:  # the agents may still be starting
+    time.sleep(0.5)
+    daemons = scan()
+ray.shutdown()
+print(json.dumps({"worker_pid": worker_pid, "task_pid": task_pid, "daemons": daemons}))
+"""
+
+
+def test_auto_configures_ray_workers_at_start_and_leaves_rays_daemons_alone(tmp_path):
+    """The job exports LOGCONF_AUTO=1 and nothing else of logconf; an actor, a task and Ray's daemons run."""
+    logdir = tmp_path / "logs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK", "RAY_ADDRESS"))}
+    env.update(LOGCONF_AUTO="1", LOGCONF_DIR=str(logdir), LOGCONF_RANK_HOLD_S="3", PYTHONPATH=f"{HERE}:{REPO}")
+    done = subprocess.run(
+        [str(vllm_python("0.32.0")), "-c", JOB], env=env, cwd=HERE, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # Ray's own Python processes of this cluster: none opened a logconf file.
+    assert {"ray/_private/log_monitor.py", "ray/dashboard/dashboard.py", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(
+        result["daemons"]
+    ), result["daemons"]
+    assert all(files == [] for files in result["daemons"].values()), result["daemons"]
+    worker = [parse_line(line) for line in (logdir / "skyrl_rank_1.log").read_text().splitlines()]
+    assert [(r["process_name"], r["pid"], r["rank"], r["message"]) for r in worker] == [
+        ("PolicyWorker", result["worker_pid"], "1", "policy before its rank"),
+        ("PolicyWorker", result["worker_pid"], "1", "policy ready"),
+        ("PolicyWorker", result["worker_pid"], "1", "policy step"),
+    ]
+    task = [parse_line(line) for line in (logdir / "skyrl_rank_0.log").read_text().splitlines()]
+    task = [r for r in task if r["pid"] == result["task_pid"]]
+    assert [(r["process_name"], r["rank"], r["logger"], r["message"]) for r in task] == [
+        ("MainProcess", "0", "skyrl_gym.rollout", "rollout done")
+    ]
+    assert done.stderr.count("policy step") == 1  # the WARNING, forwarded once by Ray to the driver
