@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from logconf import guard, integrations, loguru_bridge
+from logconf import guard, loguru_bridge
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter, refresh_all, resolve_rank
@@ -254,6 +254,8 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     guard.own_root(logging.root.handlers if "root" in config else ())
     guard.remember(config.get("loggers") or {})
     loguru_bridge.install()
+    from logconf import integrations  # here: `import logconf` stays light for vLLM's processes
+
     integrations.install()
 
 

@@ -13,7 +13,6 @@ logging integration must never break the program's imports.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.util
 import sys
 import threading
@@ -73,7 +72,7 @@ def _run(name: str, module: ModuleType) -> None:
         tell(f"logconf: the {name} integration is off in this process: {type(exc).__name__}: {exc}\n")
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     """Finds nothing itself: it wraps the loader that the other finders return for a hooked module."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
