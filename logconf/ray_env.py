@@ -17,7 +17,8 @@ from logconf.templating import log_format
 
 __all__ = ["CARRIED", "engine_options", "ray_runtime_env"]
 
-# What every process of the job must see the same. LOGCONF_RANK is per actor (engine_options).
+# What every process of the job must see the same: these, and every other LOGCONF_* setting
+# of this process. LOGCONF_RANK is per actor (engine_options); LOGCONF_STDIO_TEE is capture's own.
 CARRIED = (
     "LOGCONF_DIR",
     "LOGCONF_FORMAT",
@@ -26,10 +27,14 @@ CARRIED = (
     "LOGCONF_FILE_MODE",
     "LOGCONF_DIR_MODE",
     "LOGCONF_CAPTURE_STDIO",
+    "LOGCONF_RANK_HOLD_S",
+    "LOGCONF_AUTO",
+    "LOGCONF_AUTO_CONFIG",
     "LOG_LEVEL",
     "VLLM_LOGGING_LEVEL",
     "VLLM_LOGGING_CONFIG_PATH",
 )
+_NOT_CARRIED = ("LOGCONF_RANK", "LOGCONF_STDIO_TEE")
 DEFAULT_DIR = "/tmp/logconf"
 
 
@@ -44,7 +49,8 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     """
     env = dict(runtime_env or {})
     given = {k: str(v) for k, v in dict(env.get("env_vars") or {}).items()}
-    merged = {**{k: os.environ[k] for k in CARRIED if k in os.environ}, **given}
+    names = [*CARRIED, *sorted(k for k in os.environ if k.startswith("LOGCONF_") and k not in (*CARRIED, *_NOT_CARRIED))]
+    merged = {**{k: os.environ[k] for k in names if k in os.environ}, **given}
     merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR", DEFAULT_DIR)))
     merged.setdefault("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())
     log_format(merged, file="ray_runtime_env()")
@@ -61,7 +67,7 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
         for n in merged.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", os.environ.get("VLLM_RAY_EXTRA_ENV_VARS_TO_COPY", "")).split(",")
         if n
     ]
-    for name in (*CARRIED, "LOGCONF_RANK"):
+    for name in (*names, "LOGCONF_RANK"):
         if name not in extra and not name.startswith("VLLM_"):
             extra.append(name)
     merged["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"] = ",".join(extra)

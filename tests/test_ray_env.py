@@ -25,6 +25,24 @@ def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path
     assert not [name for name in copied if name.startswith("VLLM_")]  # vLLM copies its own
 
 
+def test_runtime_env_carries_every_logconf_setting_but_the_rank(monkeypatch):
+    """LOGCONF_RANK_HOLD_S, LOGCONF_AUTO and any other LOGCONF_* reach the workers; the rank is per actor."""
+    monkeypatch.setenv("LOGCONF_RANK_HOLD_S", "5")
+    monkeypatch.setenv("LOGCONF_AUTO", "1")
+    monkeypatch.setenv("LOGCONF_SOMETHING_NEW", "x")
+    monkeypatch.setenv("LOGCONF_RANK", "3")
+    monkeypatch.setenv("LOGCONF_STDIO_TEE", "123:1=4/5")
+    env = logconf.ray_runtime_env()["env_vars"]
+    assert {k: env[k] for k in env if k.startswith("LOGCONF_")} == {
+        "LOGCONF_DIR": "/tmp/logconf",
+        "LOGCONF_RANK_HOLD_S": "5",
+        "LOGCONF_AUTO": "1",
+        "LOGCONF_SOMETHING_NEW": "x",
+    }
+    copied = env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+    assert {"LOGCONF_RANK_HOLD_S", "LOGCONF_AUTO", "LOGCONF_SOMETHING_NEW", "LOGCONF_RANK"} <= set(copied)
+
+
 def test_runtime_env_keeps_other_fields_and_existing_copy_list(monkeypatch):
     env = logconf.ray_runtime_env({"pip": ["x"], "env_vars": {"OTHER": "1", "VLLM_RAY_EXTRA_ENV_VARS_TO_COPY": "MY_VAR"}})
     assert env["pip"] == ["x"]
