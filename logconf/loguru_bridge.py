@@ -34,7 +34,7 @@ SUCCESS = 25
 _DEFAULT_SINK = 0  # the id Loguru gives the stderr sink it adds at import
 _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
-_STDLIB_DEPTH = 24  # frames searched for stdlib's dispatch above a Loguru record's sink
+_STDLIB_DEPTH = 12  # frames searched above a sink filter for stdlib's dispatch (an intercept handler is 5 up)
 _CALL_HANDLERS = logging.Logger.callHandlers.__code__
 
 _sink_id: int | None = None
