@@ -5,10 +5,11 @@ VENVS := .venvs
 DEV := $(VENVS)/dev/bin/python
 VLLM_VERSIONS := 0.32.0 0.30.0
 DEMO_VLLM := 0.32.0
+SKYRL_VLLM := 0.30.0
 MODEL := $(VENVS)/tiny-llama
 PIP := pip install --quiet --disable-pip-version-check
 
-.PHONY: test unit real demo bench lint venvs clean
+.PHONY: test unit real demo demo-skyrl bench lint venvs clean
 
 test: venvs
 	$(DEV) -m pytest
@@ -19,17 +20,21 @@ unit: $(VENVS)/dev/.done
 real: venvs
 	$(DEV) -m pytest -m real_vllm
 
-demo: $(VENVS)/vllm-$(DEMO_VLLM)/.done $(MODEL)/config.json
+demo: $(VENVS)/vllm-$(DEMO_VLLM)/.done $(MODEL)/tokenizer.json
 	$(VENVS)/vllm-$(DEMO_VLLM)/bin/python -m logconf.demo --out demo-logs --model $(MODEL)
 
-bench: $(VENVS)/dev/.done $(VENVS)/vllm-$(DEMO_VLLM)/.done $(MODEL)/config.json
+# The SkyRL job: SkyRL's own engine actor and worker set-up, logconf configured by environment only.
+demo-skyrl: $(VENVS)/vllm-$(SKYRL_VLLM)/.skyrl-done $(MODEL)/tokenizer.json
+	$(VENVS)/vllm-$(SKYRL_VLLM)/bin/python -m logconf.demo.skyrl --out demo-logs-skyrl --model $(MODEL)
+
+bench: $(VENVS)/dev/.done $(VENVS)/vllm-$(DEMO_VLLM)/.done $(MODEL)/tokenizer.json
 	$(DEV) bench/run.py --vllm-python $(VENVS)/vllm-$(DEMO_VLLM)/bin/python --model $(MODEL)
 
 lint: $(VENVS)/dev/.done
 	$(VENVS)/dev/bin/ruff check logconf tests bench
 	$(VENVS)/dev/bin/mypy
 
-venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done) $(MODEL)/config.json
+venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done $(VENVS)/vllm-$(v)/.skyrl-done) $(MODEL)/tokenizer.json
 
 $(VENVS)/dev/.done: pyproject.toml
 	test -x $(DEV) || $(PYTHON) -m venv $(VENVS)/dev
@@ -49,9 +54,30 @@ $(VENVS)/vllm-%/.done:
 	$(VENVS)/vllm-$*/bin/python -c "import vllm, ray, logconf; print('vllm', vllm.__version__, 'ray', ray.__version__)"
 	touch $@
 
-$(MODEL)/config.json: $(VENVS)/vllm-$(DEMO_VLLM)/.done
+# SkyRL 0.4.0 (Requires-Python >= 3.12, its own torch/vLLM/Ray pins) goes in without
+# dependencies, plus the small packages its engine actor and worker modules import, pinned and
+# also without dependencies, so pip never touches torch, vLLM or Ray. On Python 3.11 its modules
+# import only with the test shim in tests/real/skyrl_shim on PYTHONPATH (the SkyRL job sets it).
+SKYRL_WHEELS := $(VENVS)/skyrl-wheels
+SKYRL_DEPS := cloudpathlib==0.26.0 func_timeout==4.3.5 omegaconf==2.4.0 orjson==3.13.0 \
+	pandas==3.1.1 python-dateutil==4.0.0 tzdata==2026.6
+
+$(SKYRL_WHEELS)/.done: | $(VENVS)/vllm-$(SKYRL_VLLM)/.done
+	$(VENVS)/vllm-$(SKYRL_VLLM)/bin/pip download --quiet --disable-pip-version-check --no-deps --python-version 3.12 \
+		--only-binary=:all: -d $(SKYRL_WHEELS) skyrl==0.4.0 skyrl-gym==0.4.0
+	touch $@
+
+$(VENVS)/vllm-%/.skyrl-done: $(VENVS)/vllm-%/.done $(SKYRL_WHEELS)/.done
+	$(VENVS)/vllm-$*/bin/$(PIP) --no-deps --ignore-requires-python \
+		$(SKYRL_WHEELS)/skyrl-0.4.0-py3-none-any.whl $(SKYRL_WHEELS)/skyrl_gym-0.4.0-py3-none-any.whl $(SKYRL_DEPS)
+	cd / && PYTHONPATH=$(CURDIR)/tests/real/skyrl_shim $(CURDIR)/$(VENVS)/vllm-$*/bin/python -c \
+		"import skyrl.backends.skyrl_train.inference_servers.vllm_server_actor, skyrl.train.utils.utils, skyrl.train.utils.ray_logging, skyrl.utils.log, skyrl_gym.tools.search"
+	touch $@
+
+# The model directory is complete once its tokenizer is saved (the HTTP servers need one).
+$(MODEL)/tokenizer.json: $(VENVS)/vllm-$(DEMO_VLLM)/.done
 	$(VENVS)/vllm-$(DEMO_VLLM)/bin/python -c "from logconf.demo.model import build_tiny_llama; build_tiny_llama('$(MODEL)')"
 	touch $@
 
 clean:
-	rm -rf $(VENVS) demo-logs build dist
+	rm -rf $(VENVS) demo-logs demo-logs-skyrl build dist
