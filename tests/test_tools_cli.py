@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 from logwriters import REPO, logconf_cli
@@ -64,6 +65,9 @@ def test_bad_filter_values_are_one_line(tmp_path):
 
 def test_the_console_script_runs_the_same_main():
     """pyproject installs `logconf` as logconf.cli:main, the function behind `python -m logconf`."""
-    tomllib = pytest.importorskip("tomllib")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
     with open(REPO / "pyproject.toml", "rb") as file:
         assert tomllib.load(file)["project"]["scripts"] == {"logconf": "logconf.cli:main"}
