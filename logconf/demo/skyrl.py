@@ -54,6 +54,10 @@ def job_environment(out: str, fmt: str, mp: int) -> dict[str, str]:
         "SKYRL_LOG_FILE": os.path.join(out, "skyrl-infra.log"),
         "VLLM_ENABLE_V1_MULTIPROCESSING": str(mp),
         "VLLM_CPU_KVCACHE_SPACE": "1",
+        # Loopback only: Ray workers then report 127.0.0.1 as their node's address (SkyRL's
+        # ServerInfo.ip, which its /health polls use), and vLLM binds its own sockets there.
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        "VLLM_HOST_IP": "127.0.0.1",
         "PYTHONPATH": os.pathsep.join([REPO, SHIM, *kept]),
     }
 
