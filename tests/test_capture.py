@@ -253,3 +253,41 @@ def test_a_bad_stdio_switch_is_a_config_error_naming_file_key_and_value(logdir, 
         logconf.apply(path)
     assert (caught.value.file, caught.value.key, caught.value.value) == (str(path), "filters.logconf_capture.stdio", "maybe")
     assert "use 1 or 0" in str(caught.value)
+
+
+def test_after_a_framework_moves_fds_1_and_2_to_its_own_log_both_it_and_the_copy_keep_receiving(logdir, tmp_path):
+    """SkyRL's redirect_actor_output_to_file() dup2s its infra log onto fds 1 and 2; capture follows it.
+
+    What was written before goes to the old destination only; what is written after goes to the
+    infra log, and both reach the rank's .stdio.log.
+    """
+    infra = tmp_path / "infra.log"
+    result = run_child(
+        f"""
+        import os
+        from capture_helpers import c_write
+        from logconf import capture
+        load_like_vllm()
+        c_write(1, "before the move\\n")
+        with open({str(infra)!r}, "a", buffering=1) as log:  # what SkyRL's function does
+            os.dup2(log.fileno(), sys.stdout.fileno())
+            os.dup2(log.fileno(), sys.stderr.fileno())
+        capture.follow_redirect()  # what logconf's SkyRL integration runs right after it
+        c_write(1, "after the move, out\\n")
+        c_write(2, "after the move, err\\n")
+        print("python after the move", flush=True)
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"before the move\n"
+    assert result.stderr == b""
+    # fds 1 and 2 are two pipes: their order in the infra log is not kept, each line is whole
+    assert sorted(infra.read_bytes().splitlines(keepends=True)) == [
+        b"after the move, err\n",
+        b"after the move, out\n",
+        b"python after the move\n",
+    ]
+    assert sorted(text for _, _, text in stdio_lines(logdir)) == sorted(
+        ["before the move", "after the move, out", "after the move, err", "python after the move"]
+    )

@@ -168,6 +168,7 @@ def test_the_job_ran_what_the_expectations_are_computed_from(run):
     assert meta["log_level"] == "INFO"
     assert [(w["class"], w["rank"]) for w in meta["workers"]] == [("PolicyWorker", 1), ("RefWorker", 0)]
     assert [s["server_idx"] for s in meta["servers"]] == [0, 1]
+    assert {s["ip"] for s in meta["servers"]} == {"127.0.0.1"}  # SkyRL's own /health polls stay on loopback
     for server in meta["servers"]:
         assert server["requests"] == {"generate": 3, "completions": 2}
         assert len(server["request_paths"]) == 5
@@ -317,3 +318,29 @@ def test_every_expected_rank_file_is_there_and_nothing_is_foreign(run):
         "unparsable": 0,
         "torn": 0,
     }
+
+
+@pytest.mark.parametrize("version", ["0.30.0", "0.32.0"])
+def test_stdio_capture_follows_skyrls_own_output_redirect(tmp_path, version):
+    """LOGCONF_CAPTURE_STDIO=1 and SkyRL's redirect_actor_output_to_file(): infra log and .stdio.log both keep receiving."""
+    logdir, infra = tmp_path / "logs", tmp_path / "infra" / "skyrl-infra.log"
+    code = (
+        "import json, logging.config, os, sys\n"
+        "logging.config.dictConfig(json.load(open(os.environ['VLLM_LOGGING_CONFIG_PATH'])))  # as vLLM loads it\n"
+        "os.write(1, b'before the redirect\\n')\n"
+        "from skyrl.train.utils.ray_logging import redirect_actor_output_to_file\n"
+        "redirect_actor_output_to_file()\n"
+        "os.write(1, b'after the redirect\\n')\nprint('printed after', flush=True)\n"
+    )
+    drop = ("LOGCONF_", "VLLM_", "SKYRL_", "RAY_ADDRESS", "LOG_LEVEL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(
+        LOGCONF_AUTO="1", LOGCONF_CAPTURE_STDIO="1", LOGCONF_DIR=str(logdir), SKYRL_LOG_FILE=str(infra),
+        PYTHONPATH=os.pathsep.join([str(REPO), str(SHIM)]),
+    )  # fmt: skip
+    done = subprocess.run([str(skyrl_python(version)), "-c", code], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"before the redirect\n"
+    assert infra.read_bytes() == b"after the redirect\nprinted after\n"
+    copied = [line.split(b"] ", 1)[1] for line in (logdir / "vllm_rank_0.stdio.log").read_bytes().splitlines()]
+    assert copied == [b"before the redirect", b"after the redirect", b"printed after"]
