@@ -34,6 +34,7 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
     ray.init(
         num_cpus=4,
         include_dashboard=False,
+        _node_ip_address="127.0.0.1",  # a local cluster on loopback only
         log_to_driver=True,
         runtime_env=logconf.ray_runtime_env({"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": here}}),
     )
