@@ -21,8 +21,13 @@ JOB = r"""
 import json, os, sys, time
 import ray
 
-logdir = os.environ["LOGCONF_DIR"]
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+logdir = sys.argv[1]
+if os.environ.get("LOGCONF_AUTO") == "1":  # exported in the shell: the local cluster inherits it
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+else:  # given to Ray's workers only, in the job's runtime_env
+    env_vars = {"LOGCONF_AUTO": "1", "LOGCONF_DIR": logdir, "LOGCONF_RANK_HOLD_S": "3"}
+    env_vars["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": env_vars})
 from auto_actors import PolicyWorker, rollout
 
 worker = PolicyWorker.remote(1)
@@ -60,7 +65,8 @@ def scan():
 
 deadline = time.monotonic() + 30
 daemons = scan()
-while len(daemons) < 4 and time.monotonic() < deadline:  # the agents may still be starting
+# The agents may still be starting; with a runtime_env no daemon sees LOGCONF_DIR at all.
+while os.environ.get("LOGCONF_AUTO") == "1" and len(daemons) < 4 and time.monotonic() < deadline:
     time.sleep(0.5)
     daemons = scan()
 ray.shutdown()
@@ -68,21 +74,27 @@ print(json.dumps({"worker_pid": worker_pid, "task_pid": task_pid, "daemons": dae
 """
 
 
-def test_auto_configures_ray_workers_at_start_and_leaves_rays_daemons_alone(tmp_path):
-    """The job exports LOGCONF_AUTO=1 and nothing else of logconf; an actor, a task and Ray's daemons run."""
+@pytest.mark.parametrize("given", ["exported", "runtime_env"])
+def test_auto_configures_ray_workers_at_start_and_leaves_rays_daemons_alone(tmp_path, given):
+    """LOGCONF_AUTO=1 exported for the job, or in its Ray runtime_env, and nothing else of logconf:
+    an actor and a task are configured; Ray's daemons, which see the exported variable, are not."""
     logdir = tmp_path / "logs"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK", "RAY_ADDRESS"))}
-    env.update(LOGCONF_AUTO="1", LOGCONF_DIR=str(logdir), LOGCONF_RANK_HOLD_S="3", PYTHONPATH=f"{HERE}:{REPO}")
+    env.update(PYTHONPATH=f"{HERE}:{REPO}")
+    if given == "exported":
+        env.update(LOGCONF_AUTO="1", LOGCONF_DIR=str(logdir), LOGCONF_RANK_HOLD_S="3")
     done = subprocess.run(
-        [str(vllm_python("0.32.0")), "-c", JOB], env=env, cwd=HERE, capture_output=True, text=True, timeout=300
+        [str(vllm_python("0.32.0")), "-c", JOB, str(logdir)], env=env, cwd=HERE, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    # Ray's own Python processes of this cluster: none opened a logconf file.
-    assert {"ray/_private/log_monitor.py", "ray/dashboard/dashboard.py", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= set(
-        result["daemons"]
-    ), result["daemons"]
-    assert all(files == [] for files in result["daemons"].values()), result["daemons"]
+    # Ray's own Python processes: none opened a logconf file (with runtime_env, none sees the variables).
+    if given == "exported":
+        seen = {"ray/_private/log_monitor.py", "ray/dashboard/dashboard.py", "ray::DashboardAgent", "ray::RuntimeEnvAgent"}
+        assert seen <= set(result["daemons"]), result["daemons"]
+        assert all(files == [] for files in result["daemons"].values()), result["daemons"]
+    else:
+        assert result["daemons"] == {}
     worker = [parse_line(line) for line in (logdir / "skyrl_rank_1.log").read_text().splitlines()]
     assert [(r["process_name"], r["pid"], r["rank"], r["message"]) for r in worker] == [
         ("PolicyWorker", result["worker_pid"], "1", "policy before its rank"),
