@@ -91,7 +91,11 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _add_filters(parser: argparse.ArgumentParser, *, times: bool) -> None:
-    parser.add_argument("--level", help="keep records at or above this level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    parser.add_argument(
+        "--level",
+        help="keep records at or above this level: DEBUG, INFO, WARNING, ERROR, CRITICAL, Loguru's TRACE (5) "
+        "and SUCCESS (25), or a number",
+    )
     parser.add_argument(
         "--logger", action="append", metavar="PREFIX", help="keep records of this logger or its children (repeatable)"
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
 from logconf.logfiles import RECORD, Entry, LogDirError, iter_entries, rank_files, time_key
+from logconf.records import level_number
 
 __all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json"]
 
@@ -34,12 +34,12 @@ def merge_files(directory: str) -> Iterator[Entry]:
 
 
 def _level_number(name: str) -> int:
-    number = logging.getLevelName(name.upper())
-    if isinstance(number, int):
-        return number
-    if name.isdigit():
-        return int(name)
-    raise LogDirError(f"--level: unknown level {name!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    number = level_number(name)
+    if number is None:
+        raise LogDirError(
+            f"--level: unknown level {name!r}; use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE, SUCCESS or a number"
+        )
+    return number
 
 
 def parse_time(option: str, value: str) -> str:
@@ -54,8 +54,11 @@ def parse_time(option: str, value: str) -> str:
 class EntryFilter:
     """Keep entries at or above ``level``, under a ``loggers`` prefix, in [since, until], matching ``grep``.
 
-    A line that is not a record (unparsable or torn) has no level or logger: it passes only
-    when neither ``level`` nor ``loggers`` is set.
+    Levels compare by number, so Loguru's ``SUCCESS`` (25) passes ``INFO`` and its ``TRACE`` (5)
+    does not; a record whose level name no one can rank (a name registered only in the process
+    that wrote it) passes, so a level filter never hides what it cannot judge. A line that is
+    not a record (unparsable or torn) has no level or logger: it passes only when neither
+    ``level`` nor ``loggers`` is set.
     """
 
     level: str | None = None
@@ -66,6 +69,7 @@ class EntryFilter:
 
     def __post_init__(self) -> None:
         self._level = _level_number(self.level) if self.level else None
+        self._passes: dict[str, bool] = {}  # level name -> at or above self._level
         self._since = parse_time("--since", self.since) if self.since else None
         self._until = parse_time("--until", self.until) if self.until else None
         try:
@@ -82,7 +86,7 @@ class EntryFilter:
         if self._level is not None or self.loggers:
             if entry.kind != RECORD or record is None:
                 return False
-            if self._level is not None and logging.getLevelName(str(record["level"])) < self._level:
+            if self._level is not None and not self._level_passes(str(record["level"])):
                 return False
             name = str(record["logger"])
             if self.loggers and not any(name == p or name.startswith(p + ".") for p in self.loggers):
@@ -92,6 +96,13 @@ class EntryFilter:
         if self._until is not None and entry.time > self._until:
             return False
         return self._grep is None or any(self._grep.search(line) for line in entry.lines)
+
+    def _level_passes(self, name: str) -> bool:
+        passes = self._passes.get(name)
+        if passes is None:
+            number = level_number(name)
+            passes = self._passes[name] = number is None or number >= (self._level or 0)
+        return passes
 
 
 def render(entry: Entry) -> str:

@@ -108,3 +108,16 @@ def run(target, *args, name: str = "EngineActor") -> None:
 def logconf_cli(*args: str) -> list[str]:
     """The command line that runs this worktree's ``python -m logconf`` with ``args``."""
     return [sys.executable, "-m", "logconf", *args]
+
+
+def loguru_trainer(rank: str, fmt: str) -> None:
+    """The trainer with Loguru: TRACE to WARNING through logconf's bridge, and a stdlib level 15 with no name."""
+    _setup(rank, fmt)
+    os.environ["LOG_LEVEL"] = "TRACE"
+    import loguru  # noqa: F401  (imported before apply(), as a trainer that uses it does)
+
+    logconf.apply()
+    steps = "from loguru import logger\nfor level in LEVELS:\n    logger.log(level, level.lower())"
+    levels = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING")
+    exec(compile(steps, "<skyrl_train.steps>", "exec"), {"__name__": "skyrl_train.steps", "LEVELS": levels})
+    logging.getLogger("skyrl_train.trainer").log(15, "level fifteen")

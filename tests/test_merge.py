@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import pytest
-from logwriters import REPO, at_fixed_time, engine_rank, logconf_cli, run
+from logwriters import REPO, at_fixed_time, engine_rank, logconf_cli, loguru_trainer, run
 
 from logconf.logfiles import time_key
 from logconf.merge import EntryFilter, merge_files, render
@@ -107,6 +107,43 @@ def test_level_logger_and_grep_filters_keep_exactly_the_matching_records(logdir)
     grepped = _merge(logdir, "--grep", "blew up")
     assert _messages(grepped) == ["step 40 failed", "step 40 failed"]
     assert _messages(_merge(logdir, "--grep", "rank=1 i=2", "--logger", "vllm.v1")) == ["core rank=1 i=2"]
+
+
+def _levels_by_file(lines: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        document = json.loads(line) if line.startswith("{") else None
+        if document is not None:
+            found.setdefault(document["file"], []).append(f"{document['level']} {document['message']}")
+        elif (match := HEAD_ANY_LEVEL.match(line)) is not None:
+            found.setdefault(match.group(1), []).append(f"{match.group(2)} {match.group(3)}")
+    return found
+
+
+HEAD_ANY_LEVEL = re.compile(r"^\S+Z (\S+) ([A-Z]+|Level \d+) rank=\S+ \S+\[\d+\] \S+: (.*)$")
+LOGURU_RUN = ["TRACE trace", "DEBUG debug", "INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"]
+
+
+LEVEL_CASES = {
+    "INFO": ["INFO info", "SUCCESS success", "WARNING warning"],
+    "SUCCESS": ["SUCCESS success", "WARNING warning"],
+    "25": ["SUCCESS success", "WARNING warning"],
+    "15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "Level 15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "debug": ["DEBUG debug", "INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "TRACE": LOGURU_RUN,
+}
+
+
+def test_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
+    """Loguru's SUCCESS (25) and TRACE (5) and stdlib's "Level 15" filter by number, text and JSON, in both outputs."""
+    run(loguru_trainer, "0", "text", name="MainProcess")
+    run(loguru_trainer, "1", "json", name="MainProcess")
+    assert _levels_by_file(_merge(logdir)) == {"skyrl_rank_0.log": LOGURU_RUN, "skyrl_rank_1.jsonl": LOGURU_RUN}
+    for level, kept in LEVEL_CASES.items():
+        expected = {"skyrl_rank_0.log": kept, "skyrl_rank_1.jsonl": kept}
+        assert _levels_by_file(_merge(logdir, "--level", level)) == expected, level
+        assert _levels_by_file(_merge(logdir, "--level", level, "--json")) == expected, level
 
 
 def test_since_and_until_keep_the_records_inside_the_window(logdir):

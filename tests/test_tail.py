@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import json
 import logging
 import multiprocessing
 import queue
@@ -12,7 +13,7 @@ import threading
 import time
 
 from helpers import load_like_vllm
-from logwriters import REPO, at_fixed_time, logconf_cli, run, slow_engine, trainer
+from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, trainer
 
 from logconf.logfiles import subsystem_of
 from logconf.tail import Follower
@@ -32,6 +33,47 @@ def test_tail_prints_the_last_records_of_the_merged_timeline(logdir):
         "tie rank=1 i=0",
         "tie rank=1 i=1",
     ]
+
+
+def _levels(lines: list[str]) -> list[tuple[str, str, str]]:
+    """(file, level, message) of each text line, or of each --json line."""
+    if lines and lines[0].startswith("{"):
+        return [(d["file"], d["level"], d["message"]) for d in map(json.loads, lines)]
+    return [m.group(1, 2, 3) for m in map(HEAD_ANY_LEVEL.match, lines) if m]
+
+
+HEAD_ANY_LEVEL = re.compile(r"^\S+Z (\S+) ([A-Z]+|Level \d+) rank=\S+ \S+\[\d+\] \S+: (.*)$")
+
+
+def test_tail_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
+    """tail --level INFO keeps Loguru's SUCCESS and drops its TRACE and a level-15 record, text and JSON, with and without -f."""
+    run(loguru_trainer, "0", "text", name="MainProcess")
+    kept = [("skyrl_rank_0.log", level, level.lower()) for level in ("INFO", "SUCCESS", "WARNING")]
+    for extra in ([], ["--json"]):
+        result = subprocess.run(
+            logconf_cli("tail", str(logdir), "--level", "INFO", *extra), cwd=REPO, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert _levels(result.stdout.splitlines()) == kept
+    with subprocess.Popen(
+        logconf_cli("tail", "-f", str(logdir), "--level", "25", "--interval", "0.05"),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as tail:
+        reader = _Reader(tail.stdout)
+        reader.start()
+        try:
+            run(loguru_trainer, "1", "json", name="MainProcess")
+            lines = reader.until(lambda seen: len(seen) >= 4)
+        finally:
+            tail.terminate()
+            tail.wait(30)
+            reader.join(30)
+        lines += reader.rest()
+    assert _levels(lines) == [*kept[1:], *(("skyrl_rank_1.jsonl", level, level.lower()) for level in ("SUCCESS", "WARNING"))]
+    assert len(lines) == 4
 
 
 class _Reader(threading.Thread):
@@ -54,6 +96,13 @@ class _Reader(threading.Thread):
             except queue.Empty:
                 pass
         return seen
+
+    def rest(self) -> list[str]:
+        """The lines still queued (call after the child exited and this thread ended)."""
+        rest: list[str] = []
+        while not self.lines.empty():
+            rest.append(self.lines.get_nowait())
+        return rest
 
 
 def test_follow_prints_records_from_every_rank_file_including_ones_created_later(logdir):
