@@ -1,7 +1,8 @@
 """Merge a run's rank files into one timeline, streaming, with a record's traceback kept whole.
 
 Memory is bounded by the number of files times the largest record: ``heapq.merge`` holds one
-entry per file, and each file is read a line at a time. Order is the record's UTC time, then
+entry per file, and each file is read a line at a time, a line being at most LINE_LIMIT bytes
+(a longer one is printed as TOO_LONG with its first bytes). Order is the record's UTC time, then
 the file's natural name order (rank 2 before rank 10), then the record's position in its file,
 so records with equal timestamps come out in the same order on every run.
 """
@@ -15,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
-from logconf.logfiles import RECORD, Entry, LogDirError, iter_entries, rank_files, time_key
+from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, iter_entries, rank_files, time_key
 from logconf.records import level_number
 
-__all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json"]
+__all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json", "too_long_note"]
 
 _KEY = attrgetter("time", "order", "position")
 
@@ -111,9 +112,12 @@ def render(entry: Entry) -> str:
 
     A traceback's lines follow their record unchanged (a JSON record's ``exc_info`` and
     ``stack_info`` become such lines); a bad line reads ``TIME FILE TORN: raw`` (or
-    ``UNPARSABLE``), with the time of the record before it.
+    ``UNPARSABLE``), with the time of the record before it; a line over the limit reads
+    ``TIME FILE TOO_LONG: line N, SIZE bytes (limit LINE_LIMIT), starts: HEAD``.
     """
     record = entry.record
+    if entry.kind == TOO_LONG:
+        return f"{entry.time or '-'} {entry.file} TOO_LONG: {too_long_note(entry)}, starts: {entry.lines[0]}"
     if record is None:
         return f"{entry.time or '-'} {entry.file} {entry.kind.upper()}: {entry.lines[0]}"
     if not entry.file.endswith(".jsonl"):
@@ -128,10 +132,22 @@ def render(entry: Entry) -> str:
     return "\n".join([head, *tail]) if tail else head
 
 
+def too_long_note(entry: Entry) -> str:
+    """``line N, SIZE bytes (limit LINE_LIMIT)``: where a TOO_LONG entry sits and how long it is."""
+    return f"line {entry.line_number}, {entry.size} bytes (limit {LINE_LIMIT})"
+
+
 def render_json(entry: Entry) -> str:
-    """Return the entry as one JSON line: the record's fields plus ``file`` (and ``continuation``)."""
+    """Return the entry as one JSON line: the record's fields plus ``file`` (and ``continuation``).
+
+    A bad line is ``{"time", "file", "kind", "line"}``; a TOO_LONG one adds ``line_number`` and
+    ``bytes``, and its ``line`` is the line's first bytes.
+    """
     if entry.kind != RECORD or entry.record is None:
-        return json.dumps({"time": entry.time or None, "file": entry.file, "kind": entry.kind, "line": entry.lines[0]})
+        bad: dict[str, object] = {"time": entry.time or None, "file": entry.file, "kind": entry.kind, "line": entry.lines[0]}
+        if entry.kind == TOO_LONG:
+            bad.update(line_number=entry.line_number, bytes=entry.size)
+        return json.dumps(bad)
     document = {"time": entry.time, "file": entry.file, **{k: v for k, v in entry.record.items() if k != "time"}}
     if len(entry.lines) > 1:
         document["continuation"] = entry.lines[1:]

@@ -15,23 +15,25 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from logconf.logfiles import Entry, EntryReader, LogDirError, natural_key, rank_files, subsystem_of
+from logconf.logfiles import Entry, EntryReader, LineReader, LogDirError, natural_key, rank_files, subsystem_of
 from logconf.merge import _KEY, merge_entries
 
 __all__ = ["Follower", "follow", "last_entries"]
 
-_CHUNK = 1 << 20
-
 
 class Follower:
-    """Read what one file gains between polls; start over when it is replaced or truncated."""
+    """Read what one file gains between polls; start over when it is replaced or truncated.
+
+    An unfinished line is kept back, up to LINE_LIMIT bytes; a longer one is reported as
+    TOO_LONG once its newline arrives.
+    """
 
     def __init__(self, path: str, order: int, offset: int = 0) -> None:
         self.path = path
         self.order = order
         self.reader = EntryReader(path, order)
+        self.lines = LineReader()
         self.offset = offset
-        self.partial = b""
         self.inode: int | None = None
 
     def poll(self) -> Iterator[Entry]:
@@ -42,20 +44,18 @@ class Follower:
             return
         if self.inode is not None and (stat.st_ino != self.inode or stat.st_size < self.offset):
             yield from self._flush()  # replaced or truncated: read the new file from its start
-            self.reader, self.offset, self.partial = EntryReader(self.path, self.order), 0, b""
+            self.reader, self.lines, self.offset = EntryReader(self.path, self.order), LineReader(), 0
         self.inode = stat.st_ino
         if stat.st_size == self.offset:
             return
         with open(self.path, "rb") as file:
             file.seek(self.offset)
-            while chunk := file.read(_CHUNK):
-                self.offset += len(chunk)
-                *lines, self.partial = (self.partial + chunk).split(b"\n")
-                for line in lines:
-                    done = self.reader.feed(line.decode("utf-8", "replace"))
-                    if done is not None:
-                        yield done
-        if not self.partial:
+            for line in self.lines.read(file):
+                done = self.reader.take(line)
+                if done is not None:
+                    yield done
+            self.offset = file.tell()
+        if not self.lines.unfinished:
             yield from self._flush()
 
     def _flush(self) -> Iterator[Entry]:

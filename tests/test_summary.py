@@ -29,6 +29,8 @@ ROW_KEYS = [
     "other_rank",
     "unparsable",
     "torn",
+    "too_long",
+    "too_long_lines",
 ]
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
 
@@ -91,6 +93,7 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
         "other_rank": 0,
         "unparsable": 0,
         "torn": 0,
+        "too_long": 0,
     }
 
 

@@ -6,13 +6,11 @@ import calendar
 import json
 import logging
 import multiprocessing
-import queue
 import re
 import subprocess
-import threading
 import time
 
-from helpers import load_like_vllm
+from helpers import OutputReader, load_like_vllm
 from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, trainer
 
 from logconf.logfiles import subsystem_of
@@ -62,7 +60,7 @@ def test_tail_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
         stderr=subprocess.STDOUT,
         text=True,
     ) as tail:
-        reader = _Reader(tail.stdout)
+        reader = OutputReader(tail.stdout)
         reader.start()
         try:
             run(loguru_trainer, "1", "json", name="MainProcess")
@@ -76,35 +74,6 @@ def test_tail_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
     assert len(lines) == 4
 
 
-class _Reader(threading.Thread):
-    """Collect a child's stdout lines without blocking the test."""
-
-    def __init__(self, stream) -> None:
-        super().__init__(daemon=True)
-        self.stream, self.lines = stream, queue.Queue()
-
-    def run(self) -> None:
-        for line in self.stream:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, done, timeout: float = 90.0) -> list[str]:
-        seen: list[str] = []
-        deadline = time.monotonic() + timeout
-        while not done(seen) and time.monotonic() < deadline:
-            try:
-                seen.append(self.lines.get(timeout=0.5))
-            except queue.Empty:
-                pass
-        return seen
-
-    def rest(self) -> list[str]:
-        """The lines still queued (call after the child exited and this thread ended)."""
-        rest: list[str] = []
-        while not self.lines.empty():
-            rest.append(self.lines.get_nowait())
-        return rest
-
-
 def test_follow_prints_records_from_every_rank_file_including_ones_created_later(logdir):
     """tail -f -n 0 on a run: records of rank 0, then of rank 1's and the trainer's new files, each once, tracebacks whole."""
     run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")  # old records: -n 0 skips them
@@ -115,7 +84,7 @@ def test_follow_prints_records_from_every_rank_file_including_ones_created_later
         stderr=subprocess.STDOUT,
         text=True,
     ) as tail:
-        reader = _Reader(tail.stdout)
+        reader = OutputReader(tail.stdout)
         reader.start()
         try:
             time.sleep(1.0)  # let tail take its first look before anything new is written
