@@ -121,3 +121,18 @@ def loguru_trainer(rank: str, fmt: str) -> None:
     levels = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING")
     exec(compile(steps, "<skyrl_train.steps>", "exec"), {"__name__": "skyrl_train.steps", "LEVELS": levels})
     logging.getLogger("skyrl_train.trainer").log(15, "level fifteen")
+
+
+def steady_writer(rank: str, stop: str, pause: float) -> None:
+    """Log ``rec i`` every ``pause`` seconds until the file ``stop`` exists, then ``last``."""
+    import time
+
+    _setup(rank, "text")
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    i = 0
+    while not os.path.exists(stop):
+        log.info("rec %d", i)
+        i += 1
+        time.sleep(pause)
+    log.info("last")

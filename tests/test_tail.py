@@ -6,12 +6,13 @@ import calendar
 import json
 import logging
 import multiprocessing
+import os
 import re
 import subprocess
 import time
 
-from helpers import OutputReader, load_like_vllm
-from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, trainer
+from helpers import OutputReader, load_like_vllm, read_records
+from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, steady_writer, trainer
 
 from logconf.logfiles import subsystem_of
 from logconf.tail import Follower
@@ -127,17 +128,65 @@ def test_follower_keeps_an_unfinished_line_back_until_its_newline_arrives(logdir
     logging.getLogger("vllm.a").info("first")
     path = str(logdir / "vllm_rank_0.log")
     assert subsystem_of("vllm_rank_0.log") == "vllm"
-    follower = Follower(path, 0)
-    assert [e.record["message"] for e in follower.poll()] == ["first"]
-    with open(path, "rb") as file:
-        whole = file.read()
-    logging.getLogger("vllm.a").info("second")
-    with open(path, "rb") as file:
-        second = file.read()[len(whole) :]
-    with open(path, "r+b") as file:  # stand in for a write seen half done: cut the second record short
-        file.truncate(len(whole) + 10)
-    assert list(follower.poll()) == []
-    with open(path, "ab") as file:
-        file.write(second[10:])
-    assert [e.record["message"] for e in follower.poll()] == ["second"]
-    assert list(follower.poll()) == []
+    with Follower(path, 0) as follower:
+        assert [e.record["message"] for e in follower.poll()] == ["first"]
+        with open(path, "rb") as file:
+            whole = file.read()
+        logging.getLogger("vllm.a").info("second")
+        with open(path, "rb") as file:
+            second = file.read()[len(whole) :]
+        with open(path, "r+b") as file:  # stand in for a write seen half done: cut the second record short
+            file.truncate(len(whole) + 10)
+        assert list(follower.poll()) == []
+        with open(path, "ab") as file:
+            file.write(second[10:])
+        assert [e.record["message"] for e in follower.poll()] == ["second"]
+        assert list(follower.poll()) == []
+
+
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_follow_reads_a_rotated_file_to_its_end_and_then_the_new_one(logdir):
+    """logrotate renames the rank file and creates a new one while a writer logs: tail -f prints every record once, in order.
+
+    RankFileHandler keeps writing to the renamed file until its next reopen check (within 1 s),
+    so records land in the old file after the new one exists; tail must read both.
+    """
+    logdir.mkdir()
+    path, rotated, stop = logdir / "vllm_rank_0.log", logdir / "vllm_rank_0.log.1", logdir.parent / "stop"
+    with subprocess.Popen(
+        logconf_cli("tail", "-f", str(logdir), "-n", "1000000", "--interval", "0.05"),  # -n: all, whenever it starts
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as tail:
+        reader = OutputReader(tail.stdout)
+        reader.start()
+        writer = multiprocessing.get_context("spawn").Process(target=steady_writer, args=("0", str(stop), 0.002))
+        try:
+            writer.start()
+            lines = reader.until(lambda seen: len(seen) >= 20)  # tail is following the first file
+            os.rename(path, rotated)  # logrotate: rename, then create (mode 0640, as the handler would)
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o640))
+            _wait_for(lambda: path.stat().st_size > 0, "the writer to notice the rename")
+            lines += reader.until(lambda seen: len(seen) >= 20)  # some records of the new file, as they come
+            stop.touch()
+            writer.join(60)
+            assert writer.exitcode == 0
+            written = [r["message"] for r in read_records(rotated) + read_records(path)]
+            lines += reader.until(lambda seen: len(lines) + len(seen) >= len(written))
+        finally:
+            if writer.is_alive():
+                writer.kill()
+            tail.terminate()
+            tail.wait(30)
+            reader.join(30)
+        lines += reader.rest()
+    assert written == [f"rec {i}" for i in range(len(written) - 1)] + ["last"]  # the writer lost nothing either
+    assert [HEAD.match(line).group(6) for line in lines] == written
