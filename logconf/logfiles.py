@@ -47,6 +47,21 @@ _SKIP = 1 << 16  # bytes read at a time while passing over a line that is too lo
 
 _DIGITS = re.compile(r"(\d+)")
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")  # how a text record's first line starts
+_STAMP_FILL = "2000-01-01T00:00:00.000Z "
+
+
+def _torn_head(line: str) -> bool:
+    """Whether a text line that is not a record starts like one: a write cut short, ended by the next writer.
+
+    A writer killed mid-record leaves the record's head; RankFileHandler's next record ends that
+    line (see its ``_end_cut_short``). The head is at least a date and ``T`` (11 characters), and
+    as far as it goes it is a record's time stamp followed by a space.
+    """
+    if len(line) < 11:
+        return False
+    head = line[:25]
+    return _STAMP.match(head + _STAMP_FILL[len(head) :]) is not None
 
 
 class LogDirError(ValueError):
@@ -235,13 +250,14 @@ class EntryReader:
                 record["pid"] = int(record["pid"])
         pending = self.pending
         if record is None and whole and pending is not None and pending.kind == RECORD and not self.json_file:
-            pending.lines.append(line)
-            return None
+            if not _torn_head(line):
+                pending.lines.append(line)
+                return None
         if record is not None:
             self.last_time = time_key(record.get("time"))
             self.pending = Entry(self.last_time, self.order, self.position, self.file, RECORD, record, [line], self.line_number)
         else:
-            kind = TORN if not whole or (self.json_file and line.startswith("{")) else UNPARSABLE
+            kind = TORN if not whole or (line.startswith("{") if self.json_file else _torn_head(line)) else UNPARSABLE
             self.pending = Entry(self.last_time, self.order, self.position, self.file, kind, None, [line], self.line_number)
         self.position += 1
         return pending
@@ -272,8 +288,9 @@ def iter_entries(path: str, order: int = 0) -> Iterator[Entry]:
     In a text file, lines after a record that are not records themselves belong to it (a
     traceback). A line before the first record and any non-record line in a JSON file come out
     as UNPARSABLE entries of their own; a last line with no newline (a torn or unfinished
-    write) and a JSON line that starts with ``{`` but does not decode come out as TORN; a line
-    over LINE_LIMIT bytes comes out as TOO_LONG, and only its first bytes are kept.
+    write), a JSON line that starts with ``{`` but does not decode and a text line that starts
+    with a record's time stamp but is not a record (the head of a write cut short) come out as
+    TORN; a line over LINE_LIMIT bytes comes out as TOO_LONG, and only its first bytes are kept.
     """
     reader, lines = EntryReader(path, order), LineReader()
     feed, too_long = reader.feed, reader.too_long

@@ -12,11 +12,13 @@ its version; keys are only ever added)::
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
                 "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": []}, ...]}
 
-``foreign`` counts records whose logger belongs to the other subsystem (a ``skyrl_train.*``
-record in a ``vllm_rank_*`` file, or a ``vllm.*``/``uvicorn.*`` one in a ``skyrl_rank_*`` file);
+``foreign`` counts records whose logger belongs to the other subsystem, by its exact name or a
+parent's (``skyrl_train``, ``skyrl``, ``harbor``, ``examples`` in a ``vllm_rank_*`` file;
+``vllm``, ``uvicorn``, ``py.warnings`` in a ``skyrl_rank_*`` file);
 ``other_rank`` counts records whose ``rank`` differs from the file name's; ``unparsable`` counts
 lines that are neither records nor a text record's continuation (a traceback line); ``torn``
-counts a last line with no newline and JSON lines that start with ``{`` but do not decode;
+counts a last line with no newline, JSON lines that start with ``{`` but do not decode and text
+lines that start with a record's time stamp but are not records (the head of a write cut short);
 ``too_long`` counts lines over LINE_LIMIT bytes (1 MiB), which are passed over and never held
 whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.

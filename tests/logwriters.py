@@ -136,3 +136,20 @@ def steady_writer(rank: str, stop: str, pause: float) -> None:
         i += 1
         time.sleep(pause)
     log.info("last")
+
+
+def leaky(subsystem: str, rank: str, names: tuple[str, ...]) -> None:
+    """A misconfigured process: its rank file's handler also hangs on each logger in ``names``, which logs once."""
+    _setup(rank, "text")
+    if subsystem == "vllm":
+        load_like_vllm()
+        handler = logging.getLogger("vllm").handlers[0]
+    else:
+        logconf.apply()
+        handler = logging.getLogger("skyrl_train").handlers[0]
+    for name in names:
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        log.info("from %s", name)
