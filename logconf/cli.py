@@ -102,8 +102,12 @@ def _add_filters(parser: argparse.ArgumentParser, *, times: bool) -> None:
         "--logger", action="append", metavar="PREFIX", help="keep records of this logger or its children (repeatable)"
     )
     if times:
-        parser.add_argument("--since", metavar="TIME", help="keep records at or after this ISO 8601 time (UTC if no offset)")
-        parser.add_argument("--until", metavar="TIME", help="keep records at or before this ISO 8601 time")
+        parser.add_argument(
+            "--since", metavar="TIME", help="keep records at or after this ISO 8601 time (inclusive; UTC if no offset)"
+        )
+        parser.add_argument(
+            "--until", metavar="TIME", help="keep records at or before this ISO 8601 time (inclusive; UTC if no offset)"
+        )
     parser.add_argument("--grep", metavar="REGEX", help="keep records whose text (traceback included) matches")
     parser.add_argument("--json", action="store_true", help="print one JSON object per record, with its file")
 

@@ -113,11 +113,12 @@ def _looks_like_log(path: str) -> bool:
     return first == "" or parse_line(first) is not None
 
 
-def time_key(value: object) -> str:
+def time_key(value: object, *, round_up: bool = False) -> str:
     """Return ``value`` as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC, so times from any input sort as strings.
 
     logconf writes that form already; other ISO 8601 forms (an offset, no milliseconds) are
-    converted. A time that does not parse returns "" (it sorts first).
+    converted, a finer time cut down to its millisecond, or raised to the next one with
+    ``round_up`` (a lower bound: ``--since``). A time that does not parse returns "" (it sorts first).
     """
     text = str(value)
     if len(text) == 24 and text[-1] == "Z" and _CANONICAL_TIME.fullmatch(text):
@@ -129,6 +130,8 @@ def time_key(value: object) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     moment = moment.astimezone(datetime.timezone.utc)
+    if round_up and moment.microsecond % 1000:
+        moment += datetime.timedelta(microseconds=1000 - moment.microsecond % 1000)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

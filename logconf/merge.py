@@ -43,9 +43,13 @@ def _level_number(name: str) -> int:
     return number
 
 
-def parse_time(option: str, value: str) -> str:
-    """Return ``value`` (ISO 8601; a time with no offset is UTC) as a canonical key, or raise LogDirError."""
-    key = time_key(value)
+def parse_time(option: str, value: str, *, round_up: bool = False) -> str:
+    """Return ``value`` (ISO 8601; a time with no offset is UTC) as a canonical key, or raise LogDirError.
+
+    Keys are milliseconds, as records' times are: a finer bound is cut down to its millisecond,
+    or raised to the next one with ``round_up`` (``--since``), so both bounds stay inclusive.
+    """
+    key = time_key(value, round_up=round_up)
     if not key:
         raise LogDirError(f"{option}: not an ISO 8601 time: {value!r}; use e.g. 2026-11-26T09:10:00Z")
     return key
@@ -54,6 +58,8 @@ def parse_time(option: str, value: str) -> str:
 @dataclass
 class EntryFilter:
     """Keep entries at or above ``level``, under a ``loggers`` prefix, in [since, until], matching ``grep``.
+
+    Both time bounds are inclusive: a record at exactly ``since`` or ``until`` is kept.
 
     Levels compare by number, so Loguru's ``SUCCESS`` (25) passes ``INFO`` and its ``TRACE`` (5)
     does not; a record whose level name no one can rank (a name registered only in the process
@@ -71,7 +77,7 @@ class EntryFilter:
     def __post_init__(self) -> None:
         self._level = _level_number(self.level) if self.level else None
         self._passes: dict[str, bool] = {}  # level name -> at or above self._level
-        self._since = parse_time("--since", self.since) if self.since else None
+        self._since = parse_time("--since", self.since, round_up=True) if self.since else None
         self._until = parse_time("--until", self.until) if self.until else None
         try:
             self._grep = re.compile(self.grep) if self.grep else None

@@ -156,6 +156,44 @@ def test_since_and_until_keep_the_records_inside_the_window(logdir):
     assert _messages(_merge(logdir, "--since", "2026-11-26T09:00:10.001")) == ["tie rank=2 i=0", "tie rank=2 i=1"]
 
 
+BOUND_CASES = [
+    (["--until", "2026-11-26T09:00:10Z"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T11:00:10+02:00"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T09:00:10.000999Z"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T09:00:09.999Z"], ["tie rank=2 i=0"]),
+    (["--since", "2026-11-26T09:00:10Z"], ["tie rank=0 i=0", "tie rank=1 i=0", "tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:09.999001Z"], ["tie rank=0 i=0", "tie rank=1 i=0", "tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:10.000001Z"], ["tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:10Z", "--until", "2026-11-26T09:00:10Z"], ["tie rank=0 i=0", "tie rank=1 i=0"]),
+]
+
+
+@pytest.mark.parametrize(("options", "kept"), BOUND_CASES, ids=[" ".join(options) for options, _ in BOUND_CASES])
+def test_since_and_until_keep_a_record_exactly_at_the_bound_and_none_past_it(bound_run, options, kept):
+    """Both bounds are inclusive, as --help says, to the millisecond; a finer bound never lets in a record past it."""
+    assert _messages(_merge(bound_run, *options)) == kept
+    assert [json.loads(line)["message"] for line in _merge(bound_run, "--json", *options)] == kept
+
+
+@pytest.fixture(scope="module")
+def bound_run(tmp_path_factory) -> str:
+    """Records at 09:00:09 (rank 2), 09:00:10 (rank 0 text, rank 1 JSON) and 09:00:11 (rank 3)."""
+    directory = tmp_path_factory.mktemp("bounds")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOGCONF_DIR", str(directory))
+        for rank, fmt, second in (("0", "text", 10), ("1", "json", 10), ("2", "text", 9), ("3", "json", 11)):
+            run(at_fixed_time, rank, fmt, T0 + second, 1, name=f"EngineActor-{rank}")
+    return str(directory)
+
+
+def test_merge_help_says_both_time_bounds_are_inclusive():
+    """The behaviour pinned above is the one --help documents."""
+    result = subprocess.run(logconf_cli("merge", "--help"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    text = " ".join(result.stdout.split())
+    assert "--since TIME keep records at or after this ISO 8601 time (inclusive; UTC if no offset)" in text
+    assert "--until TIME keep records at or before this ISO 8601 time (inclusive; UTC if no offset)" in text
+
+
 def test_json_output_tags_each_record_with_its_file_and_keeps_the_traceback(logdir):
     """--json prints one object per record with file, rank, process, and a text traceback as continuation."""
     _two_ranks_at_once(1)
