@@ -9,13 +9,14 @@ import multiprocessing
 import os
 import re
 import subprocess
+import threading
 import time
 
 from helpers import OutputReader, load_like_vllm, read_records
 from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, steady_writer, trainer
 
 from logconf.logfiles import subsystem_of
-from logconf.tail import Follower
+from logconf.tail import Follower, follow
 
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 HEAD = re.compile(r"^\S+Z (\S+) ([A-Z]+) rank=(\S+) (\S+)\[\d+\] (\S+): (.*)$")
@@ -76,10 +77,15 @@ def test_tail_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
 
 
 def test_follow_prints_records_from_every_rank_file_including_ones_created_later(logdir):
-    """tail -f -n 0 on a run: records of rank 0, then of rank 1's and the trainer's new files, each once, tracebacks whole."""
-    run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")  # old records: -n 0 skips them
+    """tail -f -n 1 on a run: the last old record, then rank 0's new ones and rank 1's and the trainer's new files', each once.
+
+    Tracebacks stay whole. The first look's record says tail has read to the end; only then are
+    new records written, so none of them can be taken for old ones.
+    """
+    run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")  # old records: -n 1 prints the last
+    expected_lines = 1 + 11 + 2 * 4
     with subprocess.Popen(
-        logconf_cli("tail", "-f", str(logdir), "-n", "0", "--interval", "0.05"),
+        logconf_cli("tail", "-f", str(logdir), "-n", "1", "--interval", "0.05"),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -88,7 +94,7 @@ def test_follow_prints_records_from_every_rank_file_including_ones_created_later
         reader = OutputReader(tail.stdout)
         reader.start()
         try:
-            time.sleep(1.0)  # let tail take its first look before anything new is written
+            lines = reader.until(lambda seen: len(seen) >= 1)  # the first look is done
             ctx = multiprocessing.get_context("spawn")
             writers = [
                 ctx.Process(target=slow_engine, args=("0", "text", 4, 0.1), name="EngineCore_DP0"),
@@ -100,14 +106,14 @@ def test_follow_prints_records_from_every_rank_file_including_ones_created_later
             for writer in writers:
                 writer.join(120)
                 assert writer.exitcode == 0
-            lines = reader.until(lambda seen: sum(1 for line in seen if HEAD.match(line)) >= 11)
-            time.sleep(0.5)
-            lines += reader.until(lambda seen: False, timeout=0.5)  # nothing more may come
+            lines += reader.until(lambda seen: len(lines) + len(seen) >= expected_lines)
         finally:
             tail.terminate()
             tail.wait(30)
             reader.join(30)
-    heads = [HEAD.match(line) for line in lines if HEAD.match(line)]
+        lines += reader.rest()  # whatever tail printed before it stopped: a duplicate would show here
+    assert HEAD.match(lines[0]).group(1, 6) == ("vllm_rank_0.log", "tie rank=0 i=1")
+    heads = [HEAD.match(line) for line in lines[1:] if HEAD.match(line)]
     assert sorted((m.group(1), m.group(6)) for m in heads) == sorted(
         [("vllm_rank_0.log", f"live rank=0 i={i}") for i in range(3)]
         + [("vllm_rank_1.jsonl", f"live rank=1 i={i}") for i in range(3)]
@@ -118,8 +124,37 @@ def test_follow_prints_records_from_every_rank_file_including_ones_created_later
         if line.endswith("step 4 failed"):
             assert lines[i + 1] == "Traceback (most recent call last):"
             assert lines[i + 4] == "RuntimeError: step 4 blew up"
-    assert len(lines) == 11 + 2 * 4
-    assert all("tie " not in line for line in lines)
+    assert len(lines) == expected_lines
+    assert all("tie " not in line for line in lines[1:])
+
+
+def test_follow_with_count_zero_prints_only_what_arrives_after_its_first_look(logdir):
+    """follow(count=0) reads every file to its end and emits nothing; records written after that come out once."""
+    run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")
+    batches: list[list[tuple[str, str]]] = []
+    first_look, stop = threading.Event(), threading.Event()
+
+    def emit(entries) -> None:
+        batches.append([(e.file, e.record["message"]) for e in entries])
+        first_look.set()
+
+    follower = threading.Thread(
+        target=follow, args=(str(logdir), 0, lambda e: True, emit), kwargs={"interval": 0.02, "stop": stop.is_set}
+    )
+    follower.start()
+    try:
+        assert first_look.wait(60)
+        run(at_fixed_time, "0", "text", T0 + 1, 1, name="EngineActor-0")  # appended to the old file
+        run(at_fixed_time, "1", "json", T0 + 1, 1, name="EngineActor-1")  # a new file
+        _wait_for(lambda: sum(map(len, batches)) >= 2, "the two new records")
+    finally:
+        stop.set()
+        follower.join(30)
+    assert batches[0] == []
+    assert sorted(record for batch in batches[1:] for record in batch) == [
+        ("vllm_rank_0.log", "tie rank=0 i=0"),
+        ("vllm_rank_1.jsonl", "tie rank=1 i=0"),
+    ]
 
 
 def test_follower_keeps_an_unfinished_line_back_until_its_newline_arrives(logdir):
