@@ -153,3 +153,21 @@ def leaky(subsystem: str, rank: str, names: tuple[str, ...]) -> None:
         log.setLevel(logging.INFO)
         log.propagate = False
         log.info("from %s", name)
+
+
+def scripted(rank: str, fmt: str, script: tuple[tuple[int, str, str, str], ...]) -> None:
+    """Write ``(second, logger, level, message)`` records at fixed times; an ERROR carries a traceback."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    for second, name, level, message in script:
+        exc_info = None
+        if level == "ERROR":
+            try:
+                raise RuntimeError(f"{message} blew up")
+            except RuntimeError:
+                exc_info = sys.exc_info()
+        record = logging.makeLogRecord(
+            {"name": name, "levelno": logging.getLevelName(level), "levelname": level, "msg": message, "created": second}
+        )
+        record.msecs, record.exc_info = 0.0, exc_info
+        logging.getLogger(name).handle(record)
