@@ -2,10 +2,10 @@
 
 Polling, stdlib only. Each poll reads what every file gained, keeps an unfinished last line
 back until its newline arrives, and prints the records completed since the last poll in merge
-order. Files stay open, so a file that logrotate renames is read to its end before (and while)
-the new file at its path is followed. RankFileHandler writes a record, traceback included, in one ``write``, so a record is
+order. RankFileHandler writes a record, traceback included, in one ``write``, so a record is
 complete once the bytes read so far end on a newline. Records that arrive in different polls
-print in arrival order.
+print in arrival order. Files stay open, so a file that logrotate renames is read to its end
+while the new file at its path is followed.
 """
 
 from __future__ import annotations
