@@ -13,7 +13,7 @@ from logconf.config import check, load, skyrl_config_path, vllm_config_path
 from logconf.errors import ConfigError
 from logconf.logfiles import Entry, LogDirError
 from logconf.merge import EntryFilter, merge_files, render, render_json
-from logconf.summary import summarise, summary_json, summary_table
+from logconf.summary import PROBLEMS, summarise, summary_json, summary_table, too_long_notes
 from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
@@ -39,8 +39,10 @@ def _summary(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(summary_table(summaries))
+        for note in too_long_notes(summaries):
+            print(note)
         totals = document["totals"]
-        bad = {k: totals[k] for k in ("foreign", "other_rank", "unparsable", "torn") if totals[k]}
+        bad = {k: totals[k] for k in PROBLEMS if totals[k]}
         verdict = "ok" if document["ok"] else "PROBLEMS: " + ", ".join(f"{v} {k}" for k, v in bad.items())
         print(f"{totals['files']} files, {totals['records']} records, {totals['lines']} lines: {verdict}")
     return 0 if document["ok"] else 1
@@ -91,13 +93,21 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _add_filters(parser: argparse.ArgumentParser, *, times: bool) -> None:
-    parser.add_argument("--level", help="keep records at or above this level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+    parser.add_argument(
+        "--level",
+        help="keep records at or above this level: DEBUG, INFO, WARNING, ERROR, CRITICAL, Loguru's TRACE (5) "
+        "and SUCCESS (25), or a number",
+    )
     parser.add_argument(
         "--logger", action="append", metavar="PREFIX", help="keep records of this logger or its children (repeatable)"
     )
     if times:
-        parser.add_argument("--since", metavar="TIME", help="keep records at or after this ISO 8601 time (UTC if no offset)")
-        parser.add_argument("--until", metavar="TIME", help="keep records at or before this ISO 8601 time")
+        parser.add_argument(
+            "--since", metavar="TIME", help="keep records at or after this ISO 8601 time (inclusive; UTC if no offset)"
+        )
+        parser.add_argument(
+            "--until", metavar="TIME", help="keep records at or before this ISO 8601 time (inclusive; UTC if no offset)"
+        )
     parser.add_argument("--grep", metavar="REGEX", help="keep records whose text (traceback included) matches")
     parser.add_argument("--json", action="store_true", help="print one JSON object per record, with its file")
 
@@ -125,9 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
     summary = commands.add_parser(
         "summary",
-        help="one row per rank file: counts, span, processes, loggers, levels, misplaced and torn lines",
+        help="one row per rank file: counts, span, processes, loggers, levels, misplaced, torn and too-long lines",
         description="Summarise the rank files in DIR (text and JSON alike). Exits 1 when any file holds "
-        "foreign records (the other subsystem's loggers), records of another rank, unparsable or torn lines.",
+        "foreign records (the other subsystem's loggers), records of another rank, unparsable or torn lines, "
+        "or lines over 1 MiB (counted with their line numbers, never read whole).",
         epilog="examples:\n  logconf summary /tmp/logconf\n  logconf summary demo-logs --json | jq .totals",
         formatter_class=raw,
     )

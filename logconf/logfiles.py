@@ -1,7 +1,10 @@
 """Find a run's rank files and read them back as whole records, one file at a time, streaming.
 
 A text record is its first line plus the lines that follow it until the next record (a
-traceback); a JSON record is one line. Reading keeps one record and one line in memory.
+traceback); a JSON record is one line. Reading keeps one record and one line in memory, and
+never more than LINE_LIMIT bytes of a line: a longer line (a runaway print, a binary blob, a
+file that never ends its last line) becomes a TOO_LONG entry that holds its first bytes,
+its line number and its length.
 """
 
 from __future__ import annotations
@@ -11,16 +14,19 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from logconf.records import TEXT_LINE, parse_line
 
 __all__ = [
+    "LINE_LIMIT",
     "TRAINER_LOGGERS",
     "VLLM_LOGGERS",
     "Entry",
     "EntryReader",
+    "LineReader",
     "LogDirError",
+    "TooLong",
     "iter_entries",
     "natural_key",
     "rank_files",
@@ -31,11 +37,31 @@ __all__ = [
 VLLM_LOGGERS = ("vllm", "uvicorn", "py.warnings")  # warnings in vLLM processes: logconf.capture
 TRAINER_LOGGERS = ("skyrl_train", "skyrl", "skyrl_gym", "harbor", "examples")
 
-# Kinds of entry: a parsed record, a line that is not a record, or a last line with no newline.
-RECORD, UNPARSABLE, TORN = "record", "unparsable", "torn"
+# Kinds of entry: a parsed record, a line that is not a record, a last line with no newline, or
+# a line longer than LINE_LIMIT bytes.
+RECORD, UNPARSABLE, TORN, TOO_LONG = "record", "unparsable", "torn", "too_long"
+
+LINE_LIMIT = 1 << 20  # bytes of one line that the tools read; a longer line is reported, not held
+SHOWN = 200  # bytes kept from the start of a line that is too long
+_SKIP = 1 << 16  # bytes read at a time while passing over a line that is too long
 
 _DIGITS = re.compile(r"(\d+)")
 _CANONICAL_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")  # how a text record's first line starts
+_STAMP_FILL = "2000-01-01T00:00:00.000Z "
+
+
+def _torn_head(line: str) -> bool:
+    """Whether a text line that is not a record starts like one: a write cut short, ended by the next writer.
+
+    A writer killed mid-record leaves the record's head; RankFileHandler's next record ends that
+    line (see its ``_end_cut_short``). The head is at least a date and ``T`` (11 characters), and
+    as far as it goes it is a record's time stamp followed by a space.
+    """
+    if len(line) < 11:
+        return False
+    head = line[:25]
+    return _STAMP.match(head + _STAMP_FILL[len(head) :]) is not None
 
 
 class LogDirError(ValueError):
@@ -87,11 +113,12 @@ def _looks_like_log(path: str) -> bool:
     return first == "" or parse_line(first) is not None
 
 
-def time_key(value: object) -> str:
+def time_key(value: object, *, round_up: bool = False) -> str:
     """Return ``value`` as ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC, so times from any input sort as strings.
 
     logconf writes that form already; other ISO 8601 forms (an offset, no milliseconds) are
-    converted. A time that does not parse returns "" (it sorts first).
+    converted, a finer time cut down to its millisecond, or raised to the next one with
+    ``round_up`` (a lower bound: ``--since``). A time that does not parse returns "" (it sorts first).
     """
     text = str(value)
     if len(text) == 24 and text[-1] == "Z" and _CANONICAL_TIME.fullmatch(text):
@@ -103,7 +130,73 @@ def time_key(value: object) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     moment = moment.astimezone(datetime.timezone.utc)
+    if round_up and moment.microsecond % 1000:
+        moment += datetime.timedelta(microseconds=1000 - moment.microsecond % 1000)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(slots=True)
+class TooLong:
+    """A line longer than the limit: its first SHOWN bytes and its length, without the newline."""
+
+    head: str
+    size: int
+
+
+class LineReader:
+    """Split a binary file into lines, holding at most ``limit`` bytes of any one of them.
+
+    :meth:`read` yields each whole line (decoded, without its newline) and a :class:`TooLong`
+    for a line over ``limit`` bytes, until the file's end; an unfinished last line waits for
+    the next :meth:`read` (a file still being written: tail) or for :meth:`finish` (a file
+    read to its end).
+    """
+
+    def __init__(self, limit: int = LINE_LIMIT) -> None:
+        self.limit = limit
+        self.partial = b""  # the start of a line whose newline has not been read yet
+        self.skipped = 0  # bytes so far of a line that is too long; its head is self.head
+        self.head = b""
+
+    @property
+    def unfinished(self) -> bool:
+        """Whether bytes of a line without its newline yet were read."""
+        return bool(self.partial or self.skipped)
+
+    def read(self, file: BinaryIO) -> Iterator[str | TooLong]:
+        """Yield the lines that ``file`` completes from its position to its end."""
+        readline, limit = file.readline, self.limit
+        while True:
+            if self.skipped:
+                raw = readline(_SKIP)
+                if not raw:
+                    return
+                if raw[-1] != 10:  # b"\n"
+                    self.skipped += len(raw)
+                    continue
+                size, self.skipped = self.skipped + len(raw) - 1, 0
+                yield TooLong(self.head.decode("utf-8", "replace"), size)
+                continue
+            partial = self.partial
+            raw = readline(limit + 1 - len(partial))
+            if not raw:
+                return
+            if partial:
+                raw, self.partial = partial + raw, b""
+            if raw[-1] == 10:
+                yield raw[:-1].decode("utf-8", "replace")
+            elif len(raw) > limit:
+                self.head, self.skipped = raw[:SHOWN], len(raw)
+            else:  # the file ends inside this line
+                self.partial = raw
+                return
+
+    def finish(self) -> str | TooLong | None:
+        """Return the unfinished last line of a file read to its end (a torn line), and forget it."""
+        partial, skipped, self.partial, self.skipped = self.partial, self.skipped, b"", 0
+        if skipped:
+            return TooLong(self.head.decode("utf-8", "replace"), skipped)
+        return partial.decode("utf-8", "replace") if partial else None
 
 
 @dataclass(slots=True)
@@ -114,9 +207,11 @@ class Entry:
     order: int  # the file's place in the natural order of names
     position: int  # the entry's index within its file
     file: str  # the file's base name
-    kind: str  # RECORD, UNPARSABLE or TORN
+    kind: str  # RECORD, UNPARSABLE, TORN or TOO_LONG
     record: dict[str, Any] | None
-    lines: list[str] = field(default_factory=list)  # the raw lines, without newlines
+    lines: list[str] = field(default_factory=list)  # the raw lines, without newlines (TOO_LONG: the head)
+    line_number: int = 0  # the number of the entry's first line in its file, from 1
+    size: int = 0  # TOO_LONG: the line's length in bytes
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -136,6 +231,7 @@ class EntryReader:
         self.json_file = self.file.endswith(".jsonl")
         self.order = order
         self.position = 0
+        self.line_number = 0
         self.last_time = ""
         self.pending: Entry | None = None
 
@@ -144,6 +240,7 @@ class EntryReader:
 
         ``whole`` is False for a last line with no newline: it becomes a TORN entry.
         """
+        self.line_number += 1
         record: dict[str, Any] | None = None
         if not whole:
             pass
@@ -156,16 +253,31 @@ class EntryReader:
                 record["pid"] = int(record["pid"])
         pending = self.pending
         if record is None and whole and pending is not None and pending.kind == RECORD and not self.json_file:
-            pending.lines.append(line)
-            return None
+            if not _torn_head(line):
+                pending.lines.append(line)
+                return None
         if record is not None:
             self.last_time = time_key(record.get("time"))
-            self.pending = Entry(self.last_time, self.order, self.position, self.file, RECORD, record, [line])
+            self.pending = Entry(self.last_time, self.order, self.position, self.file, RECORD, record, [line], self.line_number)
         else:
-            torn = not whole or (self.json_file and line.startswith("{"))
-            self.pending = Entry(self.last_time, self.order, self.position, self.file, TORN if torn else UNPARSABLE, None, [line])
+            kind = TORN if not whole or (line.startswith("{") if self.json_file else _torn_head(line)) else UNPARSABLE
+            self.pending = Entry(self.last_time, self.order, self.position, self.file, kind, None, [line], self.line_number)
         self.position += 1
         return pending
+
+    def too_long(self, line: TooLong) -> Entry | None:
+        """Take a line that is too long; return the entry it completes, if any."""
+        self.line_number += 1
+        pending = self.pending
+        self.pending = Entry(
+            self.last_time, self.order, self.position, self.file, TOO_LONG, None, [line.head], self.line_number, line.size
+        )
+        self.position += 1
+        return pending
+
+    def take(self, line: str | TooLong, whole: bool = True) -> Entry | None:
+        """Take what a LineReader gave: a line (``whole`` False for a torn last one) or a TooLong."""
+        return self.feed(line, whole) if isinstance(line, str) else self.too_long(line)
 
     def finish(self) -> Entry | None:
         """Return the entry still waiting for more lines, and forget it."""
@@ -179,15 +291,20 @@ def iter_entries(path: str, order: int = 0) -> Iterator[Entry]:
     In a text file, lines after a record that are not records themselves belong to it (a
     traceback). A line before the first record and any non-record line in a JSON file come out
     as UNPARSABLE entries of their own; a last line with no newline (a torn or unfinished
-    write) and a JSON line that starts with ``{`` but does not decode come out as TORN.
+    write), a JSON line that starts with ``{`` but does not decode and a text line that starts
+    with a record's time stamp but is not a record (the head of a write cut short) come out as
+    TORN; a line over LINE_LIMIT bytes comes out as TOO_LONG, and only its first bytes are kept.
     """
-    reader = EntryReader(path, order)
-    with open(path, encoding="utf-8", errors="replace", newline="\n") as file:
-        for raw in file:
-            whole = raw.endswith("\n")
-            done = reader.feed(raw[:-1] if whole else raw, whole)
+    reader, lines = EntryReader(path, order), LineReader()
+    feed, too_long = reader.feed, reader.too_long
+    with open(path, "rb") as file:
+        for line in lines.read(file):
+            done = feed(line) if isinstance(line, str) else too_long(line)
             if done is not None:
                 yield done
+    last = lines.finish()
+    if last is not None and (done := reader.take(last, whole=False)) is not None:
+        yield done
     done = reader.finish()
     if done is not None:
         yield done

@@ -1,7 +1,8 @@
 """Merge a run's rank files into one timeline, streaming, with a record's traceback kept whole.
 
 Memory is bounded by the number of files times the largest record: ``heapq.merge`` holds one
-entry per file, and each file is read a line at a time. Order is the record's UTC time, then
+entry per file, and each file is read a line at a time, a line being at most LINE_LIMIT bytes
+(a longer one is printed as TOO_LONG with its first bytes). Order is the record's UTC time, then
 the file's natural name order (rank 2 before rank 10), then the record's position in its file,
 so records with equal timestamps come out in the same order on every run.
 """
@@ -10,15 +11,15 @@ from __future__ import annotations
 
 import heapq
 import json
-import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
-from logconf.logfiles import RECORD, Entry, LogDirError, iter_entries, rank_files, time_key
+from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, iter_entries, rank_files, time_key
+from logconf.records import level_number
 
-__all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json"]
+__all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json", "too_long_note"]
 
 _KEY = attrgetter("time", "order", "position")
 
@@ -34,17 +35,21 @@ def merge_files(directory: str) -> Iterator[Entry]:
 
 
 def _level_number(name: str) -> int:
-    number = logging.getLevelName(name.upper())
-    if isinstance(number, int):
-        return number
-    if name.isdigit():
-        return int(name)
-    raise LogDirError(f"--level: unknown level {name!r}; use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    number = level_number(name)
+    if number is None:
+        raise LogDirError(
+            f"--level: unknown level {name!r}; use DEBUG, INFO, WARNING, ERROR, CRITICAL, TRACE, SUCCESS or a number"
+        )
+    return number
 
 
-def parse_time(option: str, value: str) -> str:
-    """Return ``value`` (ISO 8601; a time with no offset is UTC) as a canonical key, or raise LogDirError."""
-    key = time_key(value)
+def parse_time(option: str, value: str, *, round_up: bool = False) -> str:
+    """Return ``value`` (ISO 8601; a time with no offset is UTC) as a canonical key, or raise LogDirError.
+
+    Keys are milliseconds, as records' times are: a finer bound is cut down to its millisecond,
+    or raised to the next one with ``round_up`` (``--since``), so both bounds stay inclusive.
+    """
+    key = time_key(value, round_up=round_up)
     if not key:
         raise LogDirError(f"{option}: not an ISO 8601 time: {value!r}; use e.g. 2026-11-26T09:10:00Z")
     return key
@@ -54,8 +59,13 @@ def parse_time(option: str, value: str) -> str:
 class EntryFilter:
     """Keep entries at or above ``level``, under a ``loggers`` prefix, in [since, until], matching ``grep``.
 
-    A line that is not a record (unparsable or torn) has no level or logger: it passes only
-    when neither ``level`` nor ``loggers`` is set.
+    Both time bounds are inclusive: a record at exactly ``since`` or ``until`` is kept.
+
+    Levels compare by number, so Loguru's ``SUCCESS`` (25) passes ``INFO`` and its ``TRACE`` (5)
+    does not; a record whose level name no one can rank (a name registered only in the process
+    that wrote it) passes, so a level filter never hides what it cannot judge. A line that is
+    not a record (unparsable or torn) has no level or logger: it passes only when neither
+    ``level`` nor ``loggers`` is set.
     """
 
     level: str | None = None
@@ -66,7 +76,8 @@ class EntryFilter:
 
     def __post_init__(self) -> None:
         self._level = _level_number(self.level) if self.level else None
-        self._since = parse_time("--since", self.since) if self.since else None
+        self._passes: dict[str, bool] = {}  # level name -> at or above self._level
+        self._since = parse_time("--since", self.since, round_up=True) if self.since else None
         self._until = parse_time("--until", self.until) if self.until else None
         try:
             self._grep = re.compile(self.grep) if self.grep else None
@@ -82,7 +93,7 @@ class EntryFilter:
         if self._level is not None or self.loggers:
             if entry.kind != RECORD or record is None:
                 return False
-            if self._level is not None and logging.getLevelName(str(record["level"])) < self._level:
+            if self._level is not None and not self._level_passes(str(record["level"])):
                 return False
             name = str(record["logger"])
             if self.loggers and not any(name == p or name.startswith(p + ".") for p in self.loggers):
@@ -93,6 +104,13 @@ class EntryFilter:
             return False
         return self._grep is None or any(self._grep.search(line) for line in entry.lines)
 
+    def _level_passes(self, name: str) -> bool:
+        passes = self._passes.get(name)
+        if passes is None:
+            number = level_number(name)
+            passes = self._passes[name] = number is None or number >= (self._level or 0)
+        return passes
+
 
 def render(entry: Entry) -> str:
     """Return the entry as a logconf text line with its file after the time:
@@ -100,9 +118,12 @@ def render(entry: Entry) -> str:
 
     A traceback's lines follow their record unchanged (a JSON record's ``exc_info`` and
     ``stack_info`` become such lines); a bad line reads ``TIME FILE TORN: raw`` (or
-    ``UNPARSABLE``), with the time of the record before it.
+    ``UNPARSABLE``), with the time of the record before it; a line over the limit reads
+    ``TIME FILE TOO_LONG: line N, SIZE bytes (limit LINE_LIMIT), starts: HEAD``.
     """
     record = entry.record
+    if entry.kind == TOO_LONG:
+        return f"{entry.time or '-'} {entry.file} TOO_LONG: {too_long_note(entry)}, starts: {entry.lines[0]}"
     if record is None:
         return f"{entry.time or '-'} {entry.file} {entry.kind.upper()}: {entry.lines[0]}"
     if not entry.file.endswith(".jsonl"):
@@ -117,10 +138,22 @@ def render(entry: Entry) -> str:
     return "\n".join([head, *tail]) if tail else head
 
 
+def too_long_note(entry: Entry) -> str:
+    """``line N, SIZE bytes (limit LINE_LIMIT)``: where a TOO_LONG entry sits and how long it is."""
+    return f"line {entry.line_number}, {entry.size} bytes (limit {LINE_LIMIT})"
+
+
 def render_json(entry: Entry) -> str:
-    """Return the entry as one JSON line: the record's fields plus ``file`` (and ``continuation``)."""
+    """Return the entry as one JSON line: the record's fields plus ``file`` (and ``continuation``).
+
+    A bad line is ``{"time", "file", "kind", "line"}``; a TOO_LONG one adds ``line_number`` and
+    ``bytes``, and its ``line`` is the line's first bytes.
+    """
     if entry.kind != RECORD or entry.record is None:
-        return json.dumps({"time": entry.time or None, "file": entry.file, "kind": entry.kind, "line": entry.lines[0]})
+        bad: dict[str, object] = {"time": entry.time or None, "file": entry.file, "kind": entry.kind, "line": entry.lines[0]}
+        if entry.kind == TOO_LONG:
+            bad.update(line_number=entry.line_number, bytes=entry.size)
+        return json.dumps(bad)
     document = {"time": entry.time, "file": entry.file, **{k: v for k, v in entry.record.items() if k != "time"}}
     if len(entry.lines) > 1:
         document["continuation"] = entry.lines[1:]

@@ -4,20 +4,24 @@
 its version; keys are only ever added)::
 
     {"schema": "logconf.summary/1", "directory": "/abs/DIR", "ok": true,
-     "totals": {"files", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn"},
+     "totals": {"files", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn", "too_long"},
      "files": [{"file": "vllm_rank_0.log", "subsystem": "vllm", "format": "text", "rank": "0",
                 "lines": 56, "bytes": 6241, "records": 50, "continuation_lines": 6,
                 "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
                 "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
-                "unparsable": 0, "torn": 0}, ...]}
+                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": []}, ...]}
 
-``foreign`` counts records whose logger belongs to the other subsystem (a ``skyrl_train.*``
-record in a ``vllm_rank_*`` file, or a ``vllm.*``/``uvicorn.*`` one in a ``skyrl_rank_*`` file);
+``foreign`` counts records whose logger belongs to the other subsystem, by its exact name or a
+parent's (``skyrl_train``, ``skyrl``, ``harbor``, ``examples`` in a ``vllm_rank_*`` file;
+``vllm``, ``uvicorn``, ``py.warnings`` in a ``skyrl_rank_*`` file);
 ``other_rank`` counts records whose ``rank`` differs from the file name's; ``unparsable`` counts
 lines that are neither records nor a text record's continuation (a traceback line); ``torn``
-counts a last line with no newline and JSON lines that start with ``{`` but do not decode.
-``ok`` is false, and the command exits 1, when any of the four is non-zero.
+counts a last line with no newline, JSON lines that start with ``{`` but do not decode and text
+lines that start with a record's time stamp but are not records (the head of a write cut short);
+``too_long`` counts lines over LINE_LIMIT bytes (1 MiB), which are passed over and never held
+whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
+``ok`` is false, and the command exits 1, when any of the five is non-zero.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logconf.logfiles import (
+    LINE_LIMIT,
     RECORD,
+    TOO_LONG,
     TORN,
     TRAINER_LOGGERS,
     VLLM_LOGGERS,
@@ -38,9 +44,21 @@ from logconf.logfiles import (
     subsystem_of,
 )
 
-__all__ = ["SCHEMA", "FileSummary", "subsystem_of", "summarise", "summarise_file", "summary_json", "summary_table"]
+__all__ = [
+    "PROBLEMS",
+    "SCHEMA",
+    "FileSummary",
+    "subsystem_of",
+    "summarise",
+    "summarise_file",
+    "summary_json",
+    "summary_table",
+    "too_long_notes",
+]
 
 SCHEMA = "logconf.summary/1"
+PROBLEMS = ("foreign", "other_rank", "unparsable", "torn", "too_long")  # any non-zero: not ok, exit 1
+TOO_LONG_LINES = 20  # line numbers of too-long lines kept per file
 
 
 def _under(name: str, roots: tuple[str, ...]) -> bool:
@@ -64,6 +82,8 @@ class FileSummary:
     foreign: int = 0
     unparsable: int = 0
     torn: int = 0
+    too_long: int = 0
+    too_long_lines: list[int] = field(default_factory=list)  # the first TOO_LONG_LINES
     other_rank: int = 0
     continuation_lines: int = 0
     first: str = ""
@@ -79,8 +99,8 @@ class FileSummary:
 
     @property
     def problems(self) -> int:
-        """Records or lines that should not be in this file: foreign, other rank, unparsable, torn."""
-        return self.foreign + self.other_rank + self.unparsable + self.torn
+        """Records or lines that should not be in this file: foreign, other rank, unparsable, torn, too long."""
+        return self.foreign + self.other_rank + self.unparsable + self.torn + self.too_long
 
     @property
     def span_s(self) -> float:
@@ -110,6 +130,8 @@ class FileSummary:
             "other_rank": self.other_rank,
             "unparsable": self.unparsable,
             "torn": self.torn,
+            "too_long": self.too_long,
+            "too_long_lines": self.too_long_lines,
         }
 
 
@@ -126,6 +148,10 @@ def summarise_file(path: str) -> FileSummary:
         if entry.kind != RECORD or record is None:
             if entry.kind == TORN:
                 summary.torn += 1
+            elif entry.kind == TOO_LONG:
+                summary.too_long += 1
+                if len(summary.too_long_lines) < TOO_LONG_LINES:
+                    summary.too_long_lines.append(entry.line_number)
             else:
                 summary.unparsable += 1
             continue
@@ -152,7 +178,7 @@ def summarise(directory: str) -> list[FileSummary]:
 def summary_json(directory: str, summaries: list[FileSummary]) -> dict[str, Any]:
     """Return the ``--json`` document for ``summaries`` (see the module docstring)."""
     totals = {"files": len(summaries)}
-    for key in ("lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn"):
+    for key in ("lines", "bytes", "records", *PROBLEMS):
         totals[key] = sum(getattr(s, key) for s in summaries)
     return {
         "schema": SCHEMA,
@@ -172,8 +198,9 @@ def _top(counter: collections.Counter[str], n: int) -> str:
 def summary_table(summaries: list[FileSummary]) -> str:
     """Render the summaries as a Markdown table."""
     rows = [
-        "| file | lines | bytes | span | processes | top loggers | levels | foreign | other rank | unparsable | torn |",
-        "|---|---:|---:|---|---|---|---|---:|---:|---:|---:|",
+        "| file | lines | bytes | span | processes | top loggers | levels | foreign | other rank | unparsable | torn "
+        "| too long |",
+        "|---|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for s in summaries:
         span = f"{s.first} +{s.span_s:g}s" if s.first else "-"
@@ -181,6 +208,19 @@ def summary_table(summaries: list[FileSummary]) -> str:
         levels = ", ".join(f"{k} {v}" for k, v in sorted(s.levels.items()))
         rows.append(
             f"| {s.file} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
-            f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} |"
+            f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} | {s.too_long} |"
         )
     return "\n".join(rows)
+
+
+def too_long_notes(summaries: list[FileSummary]) -> list[str]:
+    """One line per file with lines over the limit: ``FILE: lines 3, 9 are over 1048576 bytes (not read)``."""
+    notes = []
+    for s in summaries:
+        if s.too_long:
+            at = ", ".join(map(str, s.too_long_lines))
+            if s.too_long > len(s.too_long_lines):
+                at += f", ... ({s.too_long} in all)"
+            what = f"line {at} is" if s.too_long == 1 else f"lines {at} are"
+            notes.append(f"{s.file}: {what} over {LINE_LIMIT} bytes (not read)")
+    return notes

@@ -4,7 +4,8 @@ Polling, stdlib only. Each poll reads what every file gained, keeps an unfinishe
 back until its newline arrives, and prints the records completed since the last poll in merge
 order. RankFileHandler writes a record, traceback included, in one ``write``, so a record is
 complete once the bytes read so far end on a newline. Records that arrive in different polls
-print in arrival order.
+print in arrival order. Files stay open, so a file that logrotate renames is read to its end
+while the new file at its path is followed.
 """
 
 from __future__ import annotations
@@ -14,54 +15,140 @@ import heapq
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
-from logconf.logfiles import Entry, EntryReader, LogDirError, natural_key, rank_files, subsystem_of
+from logconf.logfiles import Entry, EntryReader, LineReader, LogDirError, natural_key, rank_files, subsystem_of
 from logconf.merge import _KEY, merge_entries
 
 __all__ = ["Follower", "follow", "last_entries"]
 
-_CHUNK = 1 << 20
 
+class _Stream:
+    """One open file of a Follower: where reading stopped, its unfinished line, its pending record."""
 
-class Follower:
-    """Read what one file gains between polls; start over when it is replaced or truncated."""
-
-    def __init__(self, path: str, order: int, offset: int = 0) -> None:
-        self.path = path
-        self.order = order
+    def __init__(self, path: str, order: int, file: BinaryIO) -> None:
+        self.file = file
+        info = os.fstat(file.fileno())
+        self.identity = (info.st_dev, info.st_ino)
         self.reader = EntryReader(path, order)
-        self.offset = offset
-        self.partial = b""
-        self.inode: int | None = None
+        self.lines = LineReader()
+        self.quiet_since = time.monotonic()
 
-    def poll(self) -> Iterator[Entry]:
-        """Yield the entries completed by the bytes appended since the last poll."""
-        try:
-            stat = os.stat(self.path)
-        except FileNotFoundError:
-            return
-        if self.inode is not None and (stat.st_ino != self.inode or stat.st_size < self.offset):
-            yield from self._flush()  # replaced or truncated: read the new file from its start
-            self.reader, self.offset, self.partial = EntryReader(self.path, self.order), 0, b""
-        self.inode = stat.st_ino
-        if stat.st_size == self.offset:
-            return
-        with open(self.path, "rb") as file:
-            file.seek(self.offset)
-            while chunk := file.read(_CHUNK):
-                self.offset += len(chunk)
-                *lines, self.partial = (self.partial + chunk).split(b"\n")
-                for line in lines:
-                    done = self.reader.feed(line.decode("utf-8", "replace"))
-                    if done is not None:
-                        yield done
-        if not self.partial:
-            yield from self._flush()
+    def read(self) -> Iterator[Entry]:
+        """Yield the entries completed by what the file gained; start over if it was truncated."""
+        start = self.file.tell()
+        if os.fstat(self.file.fileno()).st_size < start:  # truncated in place (copytruncate)
+            yield from self.finish()
+            self.file.seek(0)
+            self.reader, start = EntryReader(self.reader.file, self.reader.order), 0
+        for line in self.lines.read(self.file):
+            done = self.reader.take(line)
+            if done is not None:
+                yield done
+        if self.file.tell() != start:
+            self.quiet_since = time.monotonic()
+        if not self.lines.unfinished:  # a record is written whole: bytes that end on a newline end it
+            done = self.reader.finish()
+            if done is not None:
+                yield done
 
-    def _flush(self) -> Iterator[Entry]:
+    def finish(self) -> Iterator[Entry]:
+        """Yield what is left of a file that will not grow: its unfinished line (torn), its pending record."""
+        last = self.lines.finish()
+        if last is not None and (done := self.reader.take(last, whole=False)) is not None:
+            yield done
         done = self.reader.finish()
         if done is not None:
             yield done
+
+
+class Follower:
+    """Read what one file gains between polls, across truncation and rotation.
+
+    The file stays open, so a file renamed away (logrotate) is read to its end: after the
+    path names a new file, the old one is still read for as long as it grows, and closed once
+    it has been quiet for ``linger_s`` seconds (RankFileHandler notices a rename within its
+    ``reopen_check_s``, 1 s by default, and until then keeps writing to the old file). A file
+    truncated in place is read again from its start. An unfinished line is kept back, up to
+    LINE_LIMIT bytes; a longer one is reported as TOO_LONG once its newline arrives.
+    """
+
+    def __init__(self, path: str, order: int, offset: int = 0, linger_s: float = 5.0) -> None:
+        self.path = path
+        self._order = order
+        self.offset = offset  # where to start reading the first file this follower opens
+        self.linger_s = linger_s
+        self.current: _Stream | None = None
+        self.retired: list[_Stream] = []  # files renamed away, read until they go quiet
+
+    @property
+    def order(self) -> int:
+        """The file's place in the natural order of the directory's names (merge's tie order)."""
+        return self._order
+
+    @order.setter
+    def order(self, order: int) -> None:
+        self._order = order
+        for stream in self._streams():
+            stream.reader.order = order
+
+    def _streams(self) -> list[_Stream]:
+        return [*([self.current] if self.current else []), *self.retired]
+
+    def poll(self) -> Iterator[Entry]:
+        """Yield the entries completed by the bytes appended since the last poll.
+
+        The current file is read first and files renamed away last, so that a writer's records
+        in the old file never come out a poll later than its newer ones in the new file.
+        """
+        current = self.current
+        if current is not None:
+            yield from current.read()
+        try:
+            info = os.stat(self.path)
+        except FileNotFoundError:  # renamed away and not yet replaced, or not yet created
+            info = None
+        if info is not None and (current is None or (info.st_dev, info.st_ino) != current.identity):
+            fresh = self._open(current)
+            if fresh is not None:
+                if current is not None:
+                    current.quiet_since = time.monotonic()  # give writers that still hold it linger_s from now
+                    self.retired.append(current)
+                self.current = fresh
+                yield from fresh.read()
+        now = time.monotonic()
+        for stream in list(self.retired):
+            yield from stream.read()
+            if now - stream.quiet_since >= self.linger_s:
+                yield from stream.finish()
+                stream.file.close()
+                self.retired.remove(stream)
+
+    def _open(self, current: _Stream | None) -> _Stream | None:
+        """Open the file at the path now, unless it is gone again or is the current one after all."""
+        try:
+            file = open(self.path, "rb")  # kept open across polls: close() closes it
+        except FileNotFoundError:
+            return None
+        stream = _Stream(self.path, self._order, file)
+        if current is not None and stream.identity == current.identity:
+            file.close()
+            return None
+        if current is None and self.offset:
+            file.seek(self.offset)
+        return stream
+
+    def close(self) -> None:
+        """Close the files this follower holds open (what they still hold back is dropped)."""
+        for stream in self._streams():
+            stream.file.close()
+        self.current, self.retired = None, []
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def last_entries(directory: str, count: int, keep: Callable[[Entry], bool]) -> list[Entry]:
@@ -94,15 +181,19 @@ def follow(
             if name not in followers:
                 followers[name] = Follower(os.path.join(directory, name), 0)
         for order, name in enumerate(sorted(followers, key=natural_key)):
-            followers[name].order = followers[name].reader.order = order
+            followers[name].order = order
 
-    discover()
-    first = heapq.merge(*(f.poll() for f in followers.values()), key=_KEY)
-    emit(list(collections.deque((e for e in first if keep(e)), maxlen=count)))  # maxlen 0 still reads to the end
-    while not stop():
-        time.sleep(interval)
+    try:
         discover()
-        batch = [e for f in followers.values() for e in f.poll() if keep(e)]
-        if batch:
-            batch.sort(key=_KEY)
-            emit(batch)
+        first = heapq.merge(*(f.poll() for f in followers.values()), key=_KEY)
+        emit(list(collections.deque((e for e in first if keep(e)), maxlen=count)))  # maxlen 0 still reads to the end
+        while not stop():
+            time.sleep(interval)
+            discover()
+            batch = [e for f in followers.values() for e in f.poll() if keep(e)]
+            if batch:
+                batch.sort(key=_KEY)
+                emit(batch)
+    finally:
+        for follower in followers.values():
+            follower.close()

@@ -9,6 +9,9 @@ import json
 import logging
 import logging.config
 import os
+import queue
+import threading
+import time
 from pathlib import Path
 
 from logconf import vllm_config_path
@@ -78,3 +81,32 @@ def big_writer(tag: str, count: int, size: int) -> None:
     for i in range(count):
         body = (tag * (size // len(tag) + 1))[:size]
         log.info("%s %d %s END", tag, i, body)
+
+
+class OutputReader(threading.Thread):
+    """Collect a child's stdout lines without blocking the test."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.lines = stream, queue.Queue()
+
+    def run(self) -> None:
+        for line in self.stream:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, done, timeout: float = 90.0) -> list[str]:
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while not done(seen) and time.monotonic() < deadline:
+            try:
+                seen.append(self.lines.get(timeout=0.5))
+            except queue.Empty:
+                pass
+        return seen
+
+    def rest(self) -> list[str]:
+        """The lines still queued (call after the child exited and this thread ended)."""
+        rest: list[str] = []
+        while not self.lines.empty():
+            rest.append(self.lines.get_nowait())
+        return rest

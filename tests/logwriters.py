@@ -108,3 +108,66 @@ def run(target, *args, name: str = "EngineActor") -> None:
 def logconf_cli(*args: str) -> list[str]:
     """The command line that runs this worktree's ``python -m logconf`` with ``args``."""
     return [sys.executable, "-m", "logconf", *args]
+
+
+def loguru_trainer(rank: str, fmt: str) -> None:
+    """The trainer with Loguru: TRACE to WARNING through logconf's bridge, and a stdlib level 15 with no name."""
+    _setup(rank, fmt)
+    os.environ["LOG_LEVEL"] = "TRACE"
+    import loguru  # noqa: F401  (imported before apply(), as a trainer that uses it does)
+
+    logconf.apply()
+    steps = "from loguru import logger\nfor level in LEVELS:\n    logger.log(level, level.lower())"
+    levels = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING")
+    exec(compile(steps, "<skyrl_train.steps>", "exec"), {"__name__": "skyrl_train.steps", "LEVELS": levels})
+    logging.getLogger("skyrl_train.trainer").log(15, "level fifteen")
+
+
+def steady_writer(rank: str, stop: str, pause: float) -> None:
+    """Log ``rec i`` every ``pause`` seconds until the file ``stop`` exists, then ``last``."""
+    import time
+
+    _setup(rank, "text")
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    i = 0
+    while not os.path.exists(stop):
+        log.info("rec %d", i)
+        i += 1
+        time.sleep(pause)
+    log.info("last")
+
+
+def leaky(subsystem: str, rank: str, names: tuple[str, ...]) -> None:
+    """A misconfigured process: its rank file's handler also hangs on each logger in ``names``, which logs once."""
+    _setup(rank, "text")
+    if subsystem == "vllm":
+        load_like_vllm()
+        handler = logging.getLogger("vllm").handlers[0]
+    else:
+        logconf.apply()
+        handler = logging.getLogger("skyrl_train").handlers[0]
+    for name in names:
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        log.info("from %s", name)
+
+
+def scripted(rank: str, fmt: str, script: tuple[tuple[int, str, str, str], ...]) -> None:
+    """Write ``(second, logger, level, message)`` records at fixed times; an ERROR carries a traceback."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    for second, name, level, message in script:
+        exc_info = None
+        if level == "ERROR":
+            try:
+                raise RuntimeError(f"{message} blew up")
+            except RuntimeError:
+                exc_info = sys.exc_info()
+        record = logging.makeLogRecord(
+            {"name": name, "levelno": logging.getLevelName(level), "levelname": level, "msg": message, "created": second}
+        )
+        record.msecs, record.exc_info = 0.0, exc_info
+        logging.getLogger(name).handle(record)

@@ -9,7 +9,7 @@ import re
 import subprocess
 
 import pytest
-from logwriters import REPO, at_fixed_time, engine_rank, logconf_cli, run
+from logwriters import REPO, at_fixed_time, engine_rank, logconf_cli, loguru_trainer, run
 
 from logconf.logfiles import time_key
 from logconf.merge import EntryFilter, merge_files, render
@@ -109,6 +109,43 @@ def test_level_logger_and_grep_filters_keep_exactly_the_matching_records(logdir)
     assert _messages(_merge(logdir, "--grep", "rank=1 i=2", "--logger", "vllm.v1")) == ["core rank=1 i=2"]
 
 
+def _levels_by_file(lines: list[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        document = json.loads(line) if line.startswith("{") else None
+        if document is not None:
+            found.setdefault(document["file"], []).append(f"{document['level']} {document['message']}")
+        elif (match := HEAD_ANY_LEVEL.match(line)) is not None:
+            found.setdefault(match.group(1), []).append(f"{match.group(2)} {match.group(3)}")
+    return found
+
+
+HEAD_ANY_LEVEL = re.compile(r"^\S+Z (\S+) ([A-Z]+|Level \d+) rank=\S+ \S+\[\d+\] \S+: (.*)$")
+LOGURU_RUN = ["TRACE trace", "DEBUG debug", "INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"]
+
+
+LEVEL_CASES = {
+    "INFO": ["INFO info", "SUCCESS success", "WARNING warning"],
+    "SUCCESS": ["SUCCESS success", "WARNING warning"],
+    "25": ["SUCCESS success", "WARNING warning"],
+    "15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "Level 15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "debug": ["DEBUG debug", "INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
+    "TRACE": LOGURU_RUN,
+}
+
+
+def test_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
+    """Loguru's SUCCESS (25) and TRACE (5) and stdlib's "Level 15" filter by number, text and JSON, in both outputs."""
+    run(loguru_trainer, "0", "text", name="MainProcess")
+    run(loguru_trainer, "1", "json", name="MainProcess")
+    assert _levels_by_file(_merge(logdir)) == {"skyrl_rank_0.log": LOGURU_RUN, "skyrl_rank_1.jsonl": LOGURU_RUN}
+    for level, kept in LEVEL_CASES.items():
+        expected = {"skyrl_rank_0.log": kept, "skyrl_rank_1.jsonl": kept}
+        assert _levels_by_file(_merge(logdir, "--level", level)) == expected, level
+        assert _levels_by_file(_merge(logdir, "--level", level, "--json")) == expected, level
+
+
 def test_since_and_until_keep_the_records_inside_the_window(logdir):
     """--since and --until are inclusive, accept an offset, and apply to text and JSON files."""
     run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")
@@ -117,6 +154,44 @@ def test_since_and_until_keep_the_records_inside_the_window(logdir):
     window = _merge(logdir, "--since", "2026-11-26T09:00:10Z", "--until", "2026-11-26T11:00:19+02:00")
     assert _messages(window) == ["tie rank=1 i=0", "tie rank=1 i=1"]
     assert _messages(_merge(logdir, "--since", "2026-11-26T09:00:10.001")) == ["tie rank=2 i=0", "tie rank=2 i=1"]
+
+
+BOUND_CASES = [
+    (["--until", "2026-11-26T09:00:10Z"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T11:00:10+02:00"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T09:00:10.000999Z"], ["tie rank=2 i=0", "tie rank=0 i=0", "tie rank=1 i=0"]),
+    (["--until", "2026-11-26T09:00:09.999Z"], ["tie rank=2 i=0"]),
+    (["--since", "2026-11-26T09:00:10Z"], ["tie rank=0 i=0", "tie rank=1 i=0", "tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:09.999001Z"], ["tie rank=0 i=0", "tie rank=1 i=0", "tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:10.000001Z"], ["tie rank=3 i=0"]),
+    (["--since", "2026-11-26T09:00:10Z", "--until", "2026-11-26T09:00:10Z"], ["tie rank=0 i=0", "tie rank=1 i=0"]),
+]
+
+
+@pytest.mark.parametrize(("options", "kept"), BOUND_CASES, ids=[" ".join(options) for options, _ in BOUND_CASES])
+def test_since_and_until_keep_a_record_exactly_at_the_bound_and_none_past_it(bound_run, options, kept):
+    """Both bounds are inclusive, as --help says, to the millisecond; a finer bound never lets in a record past it."""
+    assert _messages(_merge(bound_run, *options)) == kept
+    assert [json.loads(line)["message"] for line in _merge(bound_run, "--json", *options)] == kept
+
+
+@pytest.fixture(scope="module")
+def bound_run(tmp_path_factory) -> str:
+    """Records at 09:00:09 (rank 2), 09:00:10 (rank 0 text, rank 1 JSON) and 09:00:11 (rank 3)."""
+    directory = tmp_path_factory.mktemp("bounds")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOGCONF_DIR", str(directory))
+        for rank, fmt, second in (("0", "text", 10), ("1", "json", 10), ("2", "text", 9), ("3", "json", 11)):
+            run(at_fixed_time, rank, fmt, T0 + second, 1, name=f"EngineActor-{rank}")
+    return str(directory)
+
+
+def test_merge_help_says_both_time_bounds_are_inclusive():
+    """The behaviour pinned above is the one --help documents."""
+    result = subprocess.run(logconf_cli("merge", "--help"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    text = " ".join(result.stdout.split())
+    assert "--since TIME keep records at or after this ISO 8601 time (inclusive; UTC if no offset)" in text
+    assert "--until TIME keep records at or before this ISO 8601 time (inclusive; UTC if no offset)" in text
 
 
 def test_json_output_tags_each_record_with_its_file_and_keeps_the_traceback(logdir):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import subprocess
 
-from logwriters import REPO, engine_rank, logconf_cli, run, trainer
+from logwriters import REPO, at_fixed_time, engine_rank, leaky, logconf_cli, run, trainer
 
 from logconf.summary import SCHEMA, summarise, summary_table
 
@@ -29,7 +30,10 @@ ROW_KEYS = [
     "other_rank",
     "unparsable",
     "torn",
+    "too_long",
+    "too_long_lines",
 ]
+T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
 
 
@@ -91,6 +95,7 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
         "other_rank": 0,
         "unparsable": 0,
         "torn": 0,
+        "too_long": 0,
     }
 
 
@@ -134,3 +139,77 @@ def test_summary_orders_ranks_naturally(logdir):
     run(engine_rank, "10", "text", 1, name="EngineActor-10")
     run(engine_rank, "2", "text", 1, name="EngineActor-2")
     assert [s.file for s in summarise(str(logdir))] == ["vllm_rank_2.log", "vllm_rank_10.log"]
+
+
+def _append(path, data: str) -> None:
+    with open(path, "a", encoding="utf-8") as file:
+        file.write(data)
+
+
+def _row(result: subprocess.CompletedProcess[str], name: str, *keys: str) -> tuple:
+    row = next(f for f in json.loads(result.stdout)["files"] if f["file"] == name)
+    return tuple(row[k] for k in keys)
+
+
+def _table_cells(result: subprocess.CompletedProcess[str], name: str, *columns: str) -> tuple[str, ...]:
+    """The cells of ``name``'s row under the named columns of the Markdown table."""
+    lines = result.stdout.splitlines()
+    header = [cell.strip() for cell in lines[0].split("|")]
+    row = next([cell.strip() for cell in line.split("|")] for line in lines[2:] if line.startswith(f"| {name} "))
+    return tuple(row[header.index(column)] for column in columns)
+
+
+def test_one_torn_line_is_a_problem_on_its_own_mid_file_or_last(logdir):
+    """A record's head cut short mid-file (ended by the next writer's newline) or a last line with no newline: torn 1, exit 1."""
+    run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")
+    head = "2026-11-26T09:00:00.500Z INFO rank=0 EngineCore_DP0[4"
+    _append(logdir / "vllm_rank_0.log", head)  # the writer was killed here
+    run(at_fixed_time, "0", "text", T0 + 1, 1, name="EngineActor-0")  # ends the torn line, then writes its record
+    assert (logdir / "vllm_rank_0.log").read_text().splitlines()[2] == head[:-1]  # the byte before is now a newline
+    run(at_fixed_time, "1", "text", T0, 2, name="EngineActor-1")
+    _append(logdir / "vllm_rank_1.log", head.replace("rank=0", "rank=1"))
+    for name, lines in (("vllm_rank_0.log", 4), ("vllm_rank_1.log", 3)):
+        result = _summary(logdir / name, "--json")
+        assert result.returncode == 1, result.stdout
+        assert json.loads(result.stdout)["ok"] is False
+        keys = ("records", "lines", "continuation_lines", "unparsable", "torn", "foreign", "other_rank", "too_long")
+        assert _row(result, name, *keys) == (3 if lines == 4 else 2, lines, 0, 0, 1, 0, 0, 0)
+        text = _summary(logdir / name)
+        assert text.returncode == 1
+        assert text.stdout.splitlines()[-1] == f"1 files, {3 if lines == 4 else 2} records, {lines} lines: PROBLEMS: 1 torn"
+
+
+def test_torn_and_unparsable_lines_are_counted_apart(logdir):
+    """Text: 1 unparsable, 2 torn; JSON: 3 unparsable, 1 torn. Each count lands in its own key and its own column."""
+    (logdir).mkdir()
+    _append(logdir / "vllm_rank_0.log", "engine starting\n")  # before the first record: unparsable
+    run(at_fixed_time, "0", "text", T0, 1, name="EngineActor-0")
+    _append(logdir / "vllm_rank_0.log", "2026-11-26T09:00:00.200Z WARN")  # killed mid-head
+    run(at_fixed_time, "0", "text", T0 + 1, 1, name="EngineActor-0")
+    _append(logdir / "vllm_rank_0.log", "2026-11-26T09:00:01.200Z INFO rank=0 Eng")  # killed, last line
+    run(at_fixed_time, "1", "json", T0, 1, name="EngineActor-1")
+    _append(logdir / "vllm_rank_1.jsonl", "print one\nprint two\n")
+    _append(logdir / "vllm_rank_1.jsonl", '{"time": "2026-11-26T09:00:00.200Z", "level": "IN')  # killed mid-record
+    run(at_fixed_time, "1", "json", T0 + 1, 1, name="EngineActor-1")
+    _append(logdir / "vllm_rank_1.jsonl", "print three\n")
+    result = _summary(logdir, "--json")
+    assert result.returncode == 1
+    assert _row(result, "vllm_rank_0.log", "records", "lines", "unparsable", "torn") == (2, 5, 1, 2)
+    assert _row(result, "vllm_rank_1.jsonl", "records", "lines", "unparsable", "torn") == (2, 6, 3, 1)
+    totals = json.loads(result.stdout)["totals"]
+    assert (totals["unparsable"], totals["torn"]) == (4, 3)
+    table = _summary(logdir)
+    assert _table_cells(table, "vllm_rank_0.log", "unparsable", "torn") == ("1", "2")
+    assert _table_cells(table, "vllm_rank_1.jsonl", "unparsable", "torn") == ("3", "1")
+    assert table.stdout.splitlines()[-1] == "2 files, 4 records, 11 lines: PROBLEMS: 4 unparsable, 3 torn"
+
+
+def test_foreign_counts_the_other_subsystems_exact_logger_names_and_their_children(logdir):
+    """py.warnings, vllm and uvicorn.error in a trainer file, skyrl, skyrl_train.x, harbor and examples.x in a vLLM one."""
+    run(leaky, "skyrl", "0", ("py.warnings", "vllm", "uvicorn.error", "vllmx", "skyrl_train.ok"), name="MainProcess")
+    run(leaky, "vllm", "0", ("skyrl", "skyrl_train.x", "harbor", "examples.x", "skyrl_trainer", "vllm.ok"), name="EngineActor")
+    result = _summary(logdir, "--json")
+    assert result.returncode == 1
+    assert _row(result, "skyrl_rank_0.log", "records", "foreign") == (5, 3)
+    assert _row(result, "vllm_rank_0.log", "records", "foreign") == (6, 4)
+    assert _summary(logdir).stdout.splitlines()[-1] == "2 files, 11 records, 11 lines: PROBLEMS: 7 foreign"
