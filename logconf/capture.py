@@ -190,6 +190,7 @@ class StdioTee:
         self.redact = redact
         self.pid = os.getpid()
         self.streams: list[_Stream] = []
+        self.retired: list[_Stream] = []  # streams whose fd was moved away; their readers drain to EOF
         self.closed = False
 
     def start(self, originals: dict[int, int]) -> None:
@@ -216,6 +217,7 @@ class StdioTee:
             except OSError:
                 continue  # closed: nothing to tee
             self.streams[index] = _Stream(self, stream.fd, original)
+            self.retired.append(stream)
             with stream.lock:
                 stream.retired = True
                 drained = stream.drained.is_set()
@@ -259,6 +261,8 @@ class StdioTee:
             with contextlib.suppress(Exception):
                 stream.flush()
         deadline = time.monotonic() + wait_s
+        for stream in self.retired:  # what was written before a move: its reader is at or near EOF
+            stream.drained.wait(max(0.0, deadline - time.monotonic()))
         for stream in self.streams:
             stream.close(deadline)
 
