@@ -16,6 +16,7 @@ from logconf import auto
 from logconf.raycontext import is_ray_daemon, is_ray_worker
 
 REPO = Path(__file__).resolve().parents[1]
+RAY_WORKER = Path("site-packages", "ray", "_private", "workers", "default_worker.py")  # as Ray starts its workers
 
 
 def python(code: str, logdir: Path, argv0: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
@@ -116,7 +117,7 @@ def test_which_processes_are_rays_own(argv0, daemon):
 
 def test_a_ray_worker_holds_records_until_its_rank_is_known_then_writes_them(logdir, tmp_path):
     """A Ray worker configured at start holds its records; RANK set by a framework's set-up releases them there."""
-    script = tmp_path / "site-packages" / "ray" / "_private" / "workers" / "default_worker.py"
+    script = tmp_path / RAY_WORKER
     code = (
         "import logging, os\nlog = logging.getLogger('skyrl.train.worker')\nlog.info('before the rank')\n"
         f"print(sorted(os.listdir({str(logdir)!r})))\n"
@@ -133,7 +134,7 @@ def test_a_ray_worker_holds_records_until_its_rank_is_known_then_writes_them(log
 
 def test_held_records_are_written_when_the_hold_time_ends_without_another_record(logdir, tmp_path):
     """LOGCONF_RANK_HOLD_S=1: a record held at start is in rank 0's file about a second later, by itself."""
-    script = tmp_path / "site-packages" / "ray" / "_private" / "workers" / "default_worker.py"
+    script = tmp_path / RAY_WORKER
     code = (
         "import logging, os, time\nlogging.getLogger('skyrl.train.worker').info('held')\n"
         f"path = os.path.join({str(logdir)!r}, 'skyrl_rank_0.log')\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,3 +44,21 @@ def run_demo(out: Path, version: str, *args: str, **env_extra: str) -> str:
     assert done.returncode == 0, f"the demo job failed ({done.returncode}):\n{console[-6000:]}"
     sys.stdout.write(done.stdout[-2000:].decode("utf-8", "replace"))
     return console
+
+
+def assert_summary_clean(out: Path) -> dict:
+    """Run `logconf summary --json` over a run's directory: exit 0, nothing foreign, other-rank, unparsable or torn."""
+    done = subprocess.run(
+        [sys.executable, "-m", "logconf", "summary", str(out), "--json"], capture_output=True, text=True, cwd=REPO
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["ok"] is True
+    totals = summary["totals"]
+    assert {k: totals[k] for k in ("foreign", "other_rank", "unparsable", "torn")} == {
+        "foreign": 0,
+        "other_rank": 0,
+        "unparsable": 0,
+        "torn": 0,
+    }
+    return summary

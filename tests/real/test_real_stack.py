@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ import pytest
 from logconf.records import parse_line
 from logconf.summary import TRAINER_LOGGERS, VLLM_LOGGERS
 
-from .demo_runs import REPO, run_demo
+from .demo_runs import assert_summary_clean, run_demo
 
 pytestmark = pytest.mark.real_vllm
 
@@ -155,19 +153,7 @@ def test_records_logged_before_a_late_rank_land_in_the_late_rank_file(run):
 
 def test_logconf_summary_finds_nothing_misplaced_or_torn(run):
     """`logconf summary --json` over the real run: every file read, nothing foreign, torn or unparsable."""
-    done = subprocess.run(
-        [sys.executable, "-m", "logconf", "summary", str(run.out), "--json"], capture_output=True, text=True, cwd=REPO
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    summary = json.loads(done.stdout)
-    assert summary["ok"] is True
-    totals = summary["totals"]
-    assert {k: totals[k] for k in ("foreign", "other_rank", "unparsable", "torn")} == {
-        "foreign": 0,
-        "other_rank": 0,
-        "unparsable": 0,
-        "torn": 0,
-    }
+    summary = assert_summary_clean(run.out)
     by_file = {f["file"]: f for f in summary["files"]}
     for rank in (0, 1):
         record_count = len(run.records(f"vllm_rank_{rank}"))
