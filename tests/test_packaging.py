@@ -77,7 +77,10 @@ def test_import_logconf_pulls_in_neither_ray_nor_vllm(installed):
 def test_the_wheel_installs_the_auto_startup_file_at_the_top_of_site_packages(wheel, installed, tmp_path):
     """logconf_auto.pth sits beside the package; LOGCONF_AUTO=1 applies logconf in a plain interpreter."""
     assert "logconf_auto.pth" in zipfile.ZipFile(wheel).namelist()
-    code = "import logging, os\nlogging.getLogger('skyrl.x').info('auto from the wheel')\nprint(os.environ['VLLM_LOGGING_CONFIG_PATH'])"
+    code = (
+        "import logging, os\nlogging.getLogger('skyrl.x').info('auto from the wheel')\n"
+        "print(os.environ['VLLM_LOGGING_CONFIG_PATH'])"
+    )
     env = {"LOGCONF_DIR": str(tmp_path), "LOGCONF_AUTO": "1"}
     done = subprocess.run([str(installed), "-c", code], cwd="/", capture_output=True, text=True, env=env, check=True)
     site = Path(done.stdout.strip()).parent
