@@ -30,7 +30,6 @@ JSON_FIELDS = {
     "name": "logger",
     "message": "message",
 }
-_JSON_ITEMS = tuple(JSON_FIELDS.items())
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 

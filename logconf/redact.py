@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["MASK", "may_hold_secret", "redact"]
+__all__ = ["MASK", "is_secret", "may_hold_secret", "redact"]
 
 MASK = "***"
 
@@ -109,6 +109,28 @@ def may_hold_secret(text: str) -> bool:
 
 def _gh_prefix(low: str) -> bool:
     return "gh" in low and ("ghp_" in low or "gho_" in low or "ghu_" in low or "ghs_" in low or "ghr_" in low)
+
+
+def is_secret(key: str, value: object) -> bool:
+    """Tell whether ``value``, found under ``key`` in a mapping, is a credential to mask whole.
+
+    ``key`` names a credential (``token``, ``WANDB_API_KEY``, ``password``...), and is not a
+    ``pwd`` holding a path.
+    """
+    if not _names_secret(key):
+        return False
+    return not (key[-3:].lower() == "pwd" and isinstance(value, str) and _is_path(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_secret(key: str) -> bool:
+    # A JSON record's extra keys repeat from record to record: each is matched once.
+    return _key_pattern().fullmatch(key) is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _key_pattern() -> re.Pattern[str]:
+    return re.compile(rf"(?:[a-z0-9]+[_-])*{_NAME}", re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=1)
