@@ -71,7 +71,9 @@ def _mask(match: re.Match[str]) -> str:
             return kv + "[" + MASK + "]"
         if kv[:3].lower() == "pwd" and _is_path(match.group("value")):
             return match.group(0)  # the working directory, not a password
-        return kv + (match.group("quote") or "") + (match.group("scheme") or "") + MASK
+        # An authorization value keeps its scheme word (Basic, Bearer); any other key's is masked whole.
+        scheme = match.group("scheme") if "uthoriz" in kv.lower() else None
+        return kv + (match.group("quote") or "") + (scheme or "") + MASK
     cli = match.group("cli")
     if cli is not None:
         if "pwd" in cli.lower() and _is_path(match.group("arg")):

@@ -52,6 +52,7 @@ MASKED = {
     "client_secret_key": ("oauth client_secret: Zk9x-7 id=42", "oauth client_secret: *** id=42"),
     "client_secret_in_a_dict": ("{'client_id': 'app', 'client_secret': 'Zk9x'}", "{'client_id': 'app', 'client_secret': '***'}"),
     "pwd_password": ("login user=ann pwd=hunter22", "login user=ann pwd=***"),
+    "password_that_starts_with_a_scheme_word": ("password: Basic hunter2", "password: ***"),
 }
 
 UNCHANGED = {
