@@ -35,14 +35,25 @@ JSON_FIELDS = {
     "name": "logger",
     "message": "message",
 }
-_JSON_ITEMS = tuple(JSON_FIELDS.items())
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
-def _rank_complaint(name: str, value: str) -> str | None:
-    if "/" in value or ".." in value or "\0" in value:
-        return "is not a valid rank: it holds '/' or '..'"
+def _rank_complaint(name: str, value: str) -> tuple[str, str] | None:
+    # The rank is written into every text line and every file name: a line break would let one
+    # rank forge another's records, and a lone surrogate cannot be written as UTF-8 at all.
+    valid = f"give {name} a value without '/' or '..', blanks or control characters, such as 0, driver or dp0-tp1"
+    if "/" in value or ".." in value:
+        return "is not a valid rank: it holds '/' or '..'", valid
+    if " " in value or not value.isprintable():
+        bad = next(c for c in value if c == " " or not c.isprintable())
+        if bad.isspace():
+            kind = "a blank or a line break"
+        elif "\ud800" <= bad <= "\udfff":
+            kind = "a lone surrogate, which UTF-8 cannot hold"
+        else:
+            kind = "a control or other unprintable character"
+        return f"is not a valid rank: it holds {kind} (U+{ord(bad):04X})", valid
     return None
 
 

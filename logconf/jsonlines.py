@@ -1,53 +1,205 @@
-"""The JSON-lines formatter, on python-json-logger; imported only when LOGCONF_FORMAT=json."""
+"""The JSON-lines formatter, on python-json-logger; imported only when LOGCONF_FORMAT=json.
+
+Each record is one line holding one strict JSON object (RFC 8259: no ``NaN``), so that
+``logconf summary``, ``merge`` and any JSON reader take every line. Its keys, in order:
+
+- ``time``, ``level``, ``process_name``, ``pid``, ``logger``, ``message``, ``rank``: the
+  record's own, always. ``exc_info`` and ``stack_info`` follow when the record has them.
+- The keys of a dict logged as the message (its ``message`` key, if any, is the message),
+  then the record's ``extra`` fields. A name already in the object is written with ``extra_``
+  in front (``extra={"time": 12.5}`` gives ``"extra_time": 12.5``, Loguru's ``bind(rank=3)``
+  gives ``"extra_rank": 3``), as logconf.loguru_bridge does for the names stdlib reserves:
+  nothing overwrites the record's own fields.
+
+A value JSON cannot hold costs only itself, never the record: ``NaN``, ``Infinity`` and
+``-Infinity`` are written as those strings; a dict key that is not a string, a number, a bool
+or None as its ``repr`` (``"(1, 2)"``); a container inside itself as ``"<circular>"``; an int
+too long to print as ``"<int of N bits>"``; an object as python-json-logger writes it (ISO
+dates, ``str()``), or as its ``repr`` when that conversion fails.
+
+Redaction works on the values, before encoding, so the line stays valid JSON: a value under a
+credential's key (``token``, ``api_key``, ``password``...; see logconf.redact) becomes ``"***"``
+whatever its type, and strings are masked as text lines are.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from typing import Any
 
-from pythonjsonlogger.core import merge_record_extra
 from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _PjlJsonFormatter
 
-from logconf.formatters import _JSON_ITEMS, _LIVE, JSON_FIELDS, RANK_TEMPLATE, _RankMixin
+from logconf.formatters import _LIVE, JSON_FIELDS, RANK_TEMPLATE, _RankMixin
+from logconf.redact import MASK, is_secret
 from logconf.redact import redact as _redact
 
 __all__ = ["JsonFormatter"]
 
+_CIRCULAR = "<circular>"
+_NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
+def _key(key: object) -> str:
+    """Return a dict key as JSON writes it; a key JSON cannot take becomes its repr."""
+    if isinstance(key, str):
+        return key
+    if key is None or isinstance(key, bool):
+        return "null" if key is None else "true" if key else "false"
+    if isinstance(key, (int, float)):
+        value = _plain(key)
+        if isinstance(value, str):
+            return value
+        return float.__repr__(value) if isinstance(value, float) else int.__repr__(value)
+    return _repr(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _masked_key(key: str) -> str:
+    # Keys repeat from record to record: each is masked once. A key rarely holds a secret, but
+    # the text formatter masked whole lines, keys included, and so does this one.
+    return _redact(key)
+
+
+def _plain(number: int | float) -> int | float | str:
+    """Return a number as JSON can hold it: a non-finite float as its name, a huge int as a marker."""
+    if isinstance(number, float):
+        if math.isfinite(number):
+            return float(number)
+        return "NaN" if number != number else _NONFINITE[number]
+    try:
+        int.__repr__(number)  # more digits than sys.get_int_max_str_digits() cannot be written
+    except ValueError:
+        return f"<int of {number.bit_length()} bits>"
+    return number
+
+
+class _Converter:
+    """Turn one value into plain JSON types, masking secrets when asked; one per record."""
+
+    def __init__(self, default: Any, mask: bool) -> None:
+        self.default = default
+        self.mask = mask
+        self.path: set[int] = set()  # the containers being converted, to spot one that holds itself
+
+    def value(self, value: object) -> object:
+        """Convert ``value``; a failure costs only the value, written as its repr or a marker."""
+        try:
+            return self.convert(value)
+        except RecursionError:
+            return "<nested too deeply>"
+        except Exception:
+            text = _repr(value)
+            return _redact(text) if self.mask else text
+        finally:
+            self.path.clear()
+
+    def convert(self, value: object) -> object:
+        if isinstance(value, str):
+            return _redact(value) if self.mask else value
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, (int, float)):
+            return _plain(value)
+        if isinstance(value, (dict, list, tuple)):
+            if id(value) in self.path:
+                return _CIRCULAR
+            self.path.add(id(value))
+            try:
+                if isinstance(value, dict):
+                    out = {}
+                    for key, item in value.items():
+                        name = _masked_key(_key(key)) if self.mask else _key(key)
+                        out[name] = MASK if self.mask and is_secret(name, item) else self.convert(item)
+                    return out
+                return [self.convert(item) for item in value]
+            finally:
+                self.path.discard(id(value))
+        return self.convert(self.default(value))  # what python-json-logger writes: ISO dates, str()...
+
 
 class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
-    """One JSON object per line: time, level, rank, process_name, pid, logger, message,
-    ``exc_info`` and ``stack_info`` when present, and any ``extra`` fields."""
+    """One JSON object per line: time, level, process_name, pid, logger, message, rank,
+    ``exc_info`` and ``stack_info`` when present, and any ``extra`` fields (see the module docstring)."""
 
     def __init__(self, rank: str = RANK_TEMPLATE, redact: bool = True) -> None:
         self.rank_template = rank
         self.redact = redact
         super().__init__(list(JSON_FIELDS), rename_fields=dict(JSON_FIELDS), json_ensure_ascii=False)
         self._skip = frozenset(JSON_FIELDS) | frozenset(self.reserved_attrs)
-        self._encode = JsonEncoder(ensure_ascii=False).encode  # what json.dumps(cls=JsonEncoder) builds per call
+        self._plain_size = len(frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"})
+        encoder = JsonEncoder(ensure_ascii=False, allow_nan=False)
+        self._encode = encoder.encode  # what json.dumps(cls=JsonEncoder) builds per call, strict
+        self._default = encoder.default
         self.refresh()
         _LIVE.add(self)
 
-    def add_fields(self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]) -> None:
-        # python-json-logger's add_fields for exactly this formatter's arguments, without a rename
-        # lookup per field: the same keys, in the same order, on every record.
-        fields = record.__dict__
-        for field, key in _JSON_ITEMS:
-            log_data[key] = fields.get(field)
-        log_data["rank"] = self.rank
-        if self.actor is not None and log_data["process_name"] == "MainProcess":
-            log_data["process_name"] = self.actor
-        for key, value in message_dict.items():
-            log_data[JSON_FIELDS.get(key, key)] = value
-        merge_record_extra(record, log_data, reserved=self._skip, rename_fields=JSON_FIELDS)
-
-    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        return self._encode(log_data)
-
-    def refresh(self) -> None:
-        super().refresh()
-        self.static_fields = {"rank": self.rank}
-
     def format(self, record: logging.LogRecord) -> str:
-        line = super().format(record)
-        return _redact(line) if self.redact else line
+        # python-json-logger's format and add_fields for exactly these fields, in the same order,
+        # with the record's own fields kept and values masked before encoding.
+        msg, redact = record.msg, self.redact
+        record.message = "" if isinstance(msg, dict) else record.getMessage()
+        record.asctime = self.formatTime(record)
+        process_name = record.processName
+        if self.actor is not None and process_name == "MainProcess":
+            process_name = self.actor  # a Ray actor's main process: its class, as in text lines
+        data: dict[str, Any] = {
+            "time": record.asctime,
+            "level": record.levelname,
+            "process_name": process_name,
+            "pid": record.process,
+            "logger": record.name,
+            "message": _redact(record.message) if redact else record.message,
+            "rank": self.rank,
+        }
+        # Tracebacks as one text each: this formatter never sets python-json-logger's *_as_array.
+        exc = logging.Formatter.formatException(self, record.exc_info) if record.exc_info else record.exc_text
+        if exc:
+            data["exc_info"] = _redact(exc) if redact else exc
+        if record.stack_info:
+            stack = logging.Formatter.formatStack(self, record.stack_info)
+            data["stack_info"] = _redact(stack) if redact else stack
+        fields = record.__dict__
+        # A record with more attributes than a plain one has extras: that test is cheaper than the set's.
+        if isinstance(msg, dict) or len(fields) != self._plain_size or not self._skip.issuperset(fields):
+            self._add_extras(data, msg if isinstance(msg, dict) else {}, fields)
+        try:
+            return self._encode(data)
+        except Exception:  # NaN, a key JSON cannot take, a cycle, an object whose conversion fails
+            converter = _Converter(self._default, redact)
+            return self._encode({key: converter.value(value) for key, value in data.items()})
+
+    def _add_extras(self, data: dict[str, Any], message_dict: dict[Any, Any], fields: dict[str, Any]) -> None:
+        redact = self.redact
+        converter = _Converter(self._default, redact) if redact else None
+        if "message" in message_dict:
+            data["message"] = converter.value(message_dict["message"]) if converter else message_dict["message"]
+        skip = self._skip
+        pairs = [(k, v) for k, v in message_dict.items() if k != "message"]
+        pairs += [(k, v) for k, v in fields.items() if k not in skip and not (type(k) is str and k[:1] == "_")]
+        for key, value in pairs:
+            name = key if type(key) is str else _key(key)
+            if redact:
+                name = _masked_key(name)
+            while name in data:  # the record's own fields, and names already written, are kept
+                name = "extra_" + name
+            if redact:
+                kind = type(value)
+                if is_secret(name, value):
+                    value = MASK
+                elif kind is str:
+                    value = _redact(value)
+                elif kind is float:
+                    value = _plain(value)
+                elif not (kind is int or kind is bool or value is None):
+                    value = converter.value(value)  # type: ignore[union-attr]  # containers, objects: converted, masked
+            data[name] = value

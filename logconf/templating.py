@@ -186,7 +186,8 @@ def expand(
     """Return ``template`` with every variable and field resolved.
 
     ``file`` and ``key`` only label the error. ``check_value(name, value)`` may return a
-    complaint about one substituted value (used to refuse ``/`` in file names).
+    complaint about one substituted value: the problem, or ``(problem, what would be valid)``
+    (used to refuse ``/`` in file names, and line breaks in ranks).
     """
     if not isinstance(template, str):
         raise ConfigError(file, key, template, "expected a string template")
@@ -235,9 +236,11 @@ def expand(
             if check_value is not None:
                 complaint = check_value(name, value)
                 if complaint:
-                    raise ConfigError(
-                        file, key, template, f"{name} = {value!r} {complaint}", f"give {name} a value without '/' or '..'"
-                    )
+                    if isinstance(complaint, tuple):
+                        problem, valid = complaint
+                    else:
+                        problem, valid = complaint, f"give {name} a value without '/' or '..'"
+                    raise ConfigError(file, key, template, f"{name} = {value!r} {problem}", valid)
             out.append(value)
         return "".join(out)
 

@@ -192,6 +192,10 @@ CASES: dict[str, Case] = {
         with_env("LOGCONF_RANK", "0/../../etc"), "formatters.logconf_file.rank", "0/../../etc", "without '/' or '..'"
     ),
     "rank_dotdot": Case(with_env("RANK", ".."), "formatters.logconf_file.rank", "'..'", "without '/' or '..'"),
+    "rank_with_line_break": Case(
+        with_env("LOGCONF_RANK", "0\nforged"), "formatters.logconf_file.rank", "'0\\nforged'", "blanks or control characters"
+    ),
+    "rank_with_blank": Case(with_env("RANK", "dp 0"), "formatters.logconf_file.rank", "${RANK} = 'dp 0'", "such as 0, driver"),
     "variable_with_traversal": Case(bad_filename_var, "handlers.vllm_file.filename", "../../etc/cron.d/x", "without '/' or '..'"),
     "unwritable_directory": Case(
         unwritable_dir, "handlers.vllm_file.directory", "readonly", "point LOGCONF_DIR at a writable directory"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -165,3 +166,23 @@ def test_a_sink_the_program_added_itself_is_kept(logdir):
     emit_from("skyrl_train.trainer", "INFO", "to both")
     assert got == ["to both"]
     assert [r["message"] for r in read_records(logdir / "skyrl_rank_0.log")] == ["to both"]
+
+
+def test_bound_fields_named_like_a_records_own_are_kept_beside_them_in_json(logdir, monkeypatch):
+    """logger.bind(rank=3, time=...) cannot rewrite the JSON record's rank or time: they become extra_rank, extra_time."""
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    monkeypatch.setenv("LOGCONF_RANK", "1")
+    logconf.apply()
+    forged = {"rank": 3, "time": "yesterday", "logger": "forged", "pid": 1, "level": "LOW"}
+    code = compile("from loguru import logger\nlogger.bind(**forged).info('bound')", "<skyrl_train.trainer>", "exec")
+    exec(code, {"__name__": "skyrl_train.trainer", "forged": forged})
+    (record,) = read_records(logdir / "skyrl_rank_1.jsonl")
+    assert (record["rank"], record["logger"], record["level"], record["pid"]) == ("1", "skyrl_train.trainer", "INFO", os.getpid())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["time"]), record["time"]
+    assert {k: v for k, v in record.items() if k.startswith("extra_")} == {
+        "extra_rank": 3,
+        "extra_time": "yesterday",
+        "extra_logger": "forged",
+        "extra_pid": 1,
+        "extra_level": "LOW",
+    }

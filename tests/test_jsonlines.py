@@ -1,0 +1,224 @@
+"""JSON lines are strict JSON, one per record, whose own fields no extra can overwrite.
+
+Records go through the shipped vLLM config (LOGCONF_FORMAT=json), loaded as vLLM loads it;
+every line is read back with a parser that refuses NaN and Infinity, as strict readers do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import sys
+import threading
+
+import pytest
+from helpers import load_like_vllm
+from logwriters import REPO, logconf_cli
+
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def _refuse(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def strict_records(path) -> list[dict]:
+    """Every line of a JSON rank file, parsed as RFC 8259 JSON (no NaN, no Infinity)."""
+    return [json.loads(line, parse_constant=_refuse) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def own(record: dict, level: str = "INFO") -> dict:
+    """The record's own fields, checked: the time is the record's, the rest as the process gave them."""
+    assert TIME.fullmatch(record["time"]), record
+    head = {k: record[k] for k in ("level", "process_name", "pid", "logger", "rank")}
+    assert head == {"level": level, "process_name": "MainProcess", "pid": os.getpid(), "logger": "vllm.engine", "rank": "2"}
+    return {k: v for k, v in record.items() if k not in ("time", "level", "process_name", "pid", "logger", "rank")}
+
+
+@pytest.fixture
+def json_logs(logdir, monkeypatch):
+    """The shipped vLLM config in JSON mode as rank 2; returns the rank file's path."""
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    monkeypatch.setenv("LOGCONF_RANK", "2")
+
+    def load(redact: str = "1"):
+        monkeypatch.setenv("LOGCONF_REDACT", redact)
+        load_like_vllm()
+        return logdir / "vllm_rank_2.jsonl"
+
+    return load
+
+
+def test_extras_named_like_the_records_own_fields_are_kept_beside_them(json_logs, logdir):
+    """extra={"time": ..., "rank": ...} cannot rewrite the record: they become extra_time, extra_rank..."""
+    path = json_logs()
+    forged = {"time": 12.5, "rank": 3, "level": "DEBUG", "logger": "forged", "pid": 1, "process_name": "Forged"}
+    logging.getLogger("vllm.engine").info("step done", extra=forged)
+    (record,) = strict_records(path)
+    assert list(record) == [
+        "time",
+        "level",
+        "process_name",
+        "pid",
+        "logger",
+        "message",
+        "rank",
+        "extra_time",
+        "extra_rank",
+        "extra_level",
+        "extra_logger",
+        "extra_pid",
+        "extra_process_name",
+    ]
+    assert own(record) == {
+        "message": "step done",
+        "extra_time": 12.5,
+        "extra_rank": 3,
+        "extra_level": "DEBUG",
+        "extra_logger": "forged",
+        "extra_pid": 1,
+        "extra_process_name": "Forged",
+    }
+    summary = subprocess.run(logconf_cli("summary", str(logdir), "--json"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert summary.returncode == 0, summary.stdout + summary.stderr
+    document = json.loads(summary.stdout)
+    assert (document["ok"], document["totals"]["other_rank"], document["files"][0]["first"]) == (True, 0, record["time"])
+    merged = subprocess.run(logconf_cli("merge", str(logdir)), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert merged.stdout == f"{record['time']} vllm_rank_2.jsonl INFO rank=2 MainProcess[{os.getpid()}] vllm.engine: step done\n"
+
+
+def test_a_taken_extra_name_moves_on_until_it_is_free(json_logs):
+    """An extra already called extra_time keeps its name; the colliding "time" becomes extra_extra_time."""
+    path = json_logs()
+    logging.getLogger("vllm.engine").info("x", extra={"extra_time": "mine", "time": "theirs"})
+    (record,) = strict_records(path)
+    assert own(record) == {"message": "x", "extra_time": "mine", "extra_extra_time": "theirs"}
+
+
+def test_a_dict_message_gives_the_message_and_cannot_rewrite_the_rest(json_logs):
+    """logger.info({...}): its "message" is the message; its "logger" and "rank" keys are kept beside the record's."""
+    path = json_logs()
+    logging.getLogger("vllm.engine").info({"message": "from a dict", "logger": "forged", "rank": 9, "name": "n", "step": 1})
+    (record,) = strict_records(path)
+    assert own(record) == {"message": "from a dict", "extra_logger": "forged", "extra_rank": 9, "name": "n", "step": 1}
+
+
+@pytest.mark.parametrize("redact", ["1", "0"])
+def test_nan_and_infinity_are_written_as_strings(json_logs, redact):
+    """Python's json writes NaN and Infinity bare, which no strict parser reads; logconf writes strings."""
+    path = json_logs(redact)
+    nan, inf = math.nan, math.inf
+    logging.getLogger("vllm.engine").info("metrics", extra={"loss": nan, "grad": inf, "low": -inf, "hist": {"v": [nan, 1.5]}})
+    (record,) = strict_records(path)
+    assert own(record) == {
+        "message": "metrics",
+        "loss": "NaN",
+        "grad": "Infinity",
+        "low": "-Infinity",
+        "hist": {"v": ["NaN", 1.5]},
+    }
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@dataclasses.dataclass
+class _Holder:
+    lock: object
+    token: str = ""
+
+
+@pytest.mark.parametrize("redact", ["1", "0"])
+def test_a_value_json_cannot_hold_costs_only_that_value(json_logs, capfd, redact):
+    """Tuple keys, cycles, huge ints, deep nesting and failing conversions: the record and its other fields stay."""
+    path = json_logs(redact)
+    cycle: list = []
+    cycle.append(cycle)
+    loop: dict = {"name": "loop"}
+    loop["self"] = loop
+    deep: list = []
+    for _ in range(sys.getrecursionlimit() + 100):
+        deep = [deep]
+    holder = _Holder(threading.Lock())  # dataclasses.asdict deep-copies the lock, which raises
+    extra = {
+        "good": "kept",
+        "by_pair": {(1, 2): "a", 3: "b", None: "c"},
+        "cycle": cycle,
+        "loop": loop,
+        "huge": 10**5000,
+        "deep": deep,
+        "holder": holder,
+        "odd": _Unprintable(),
+    }
+    log = logging.getLogger("vllm.engine")
+    log.info("with bad extras", extra=extra)
+    log.info("next record")
+    first, second = strict_records(path)
+    assert own(first) == {
+        "message": "with bad extras",
+        "good": "kept",
+        "by_pair": {"(1, 2)": "a", "3": "b", "null": "c"},
+        "cycle": ["<circular>"],
+        "loop": {"name": "loop", "self": "<circular>"},
+        "huge": f"<int of {(10**5000).bit_length()} bits>",
+        "deep": "<nested too deeply>",
+        "holder": repr(holder),
+        "odd": "__could_not_encode__",  # python-json-logger's own marker when str() and repr() fail
+    }
+    assert own(second) == {"message": "next record"}
+    assert capfd.readouterr().err == ""
+
+
+def test_secrets_in_extras_are_masked_inside_the_json(json_logs):
+    """A secret key's value becomes "***" whatever its type; strings, keys and reprs are masked as text; the line stays JSON."""
+    path = json_logs()
+    holder = _Holder(threading.Lock(), token="abc123")  # asdict fails on the lock: written as its repr, masked
+    extra = {
+        "token": 271828182845,
+        "api_key": ["sk-one-AAAAAAAA", "sk-two-BBBBBBBB"],
+        "cfg": {"password": True, "pwd": "/home/ann", "WANDB_API_KEY": None, "n": 1},
+        "note": "retry with token=abc123 and Bearer eyJ0eXAi.x",
+        "eos_token": "</s>",
+        "by_header": {"Bearer eyJ0eXAi.y": "seen"},
+        "holder": holder,
+    }
+    logging.getLogger("vllm.engine").info("config", extra=extra)
+    text = path.read_text(encoding="utf-8")
+    for secret in ("271828182845", "sk-one", "sk-two", "abc123", "eyJ0eXAi"):
+        assert secret not in text, secret
+    (record,) = strict_records(path)
+    assert own(record) == {
+        "message": "config",
+        "token": "***",
+        "api_key": "***",
+        "cfg": {"password": "***", "pwd": "/home/ann", "WANDB_API_KEY": "***", "n": 1},
+        "note": "retry with token=*** and Bearer ***",
+        "eos_token": "</s>",
+        "by_header": {"Bearer ***": "seen"},
+        "holder": repr(holder).replace("token='abc123'", "token='***'"),
+    }
+
+
+def test_a_secret_in_the_message_of_a_dict_or_a_traceback_is_masked(json_logs):
+    path = json_logs()
+    log = logging.getLogger("vllm.engine")
+    log.info({"message": "login password=hunter2", "headers": {"Authorization": "Basic dXNlcjpwYXNz"}})
+    try:
+        raise ConnectionError("401 for https://ann:hunter2@db.example/x")
+    except ConnectionError:
+        log.exception("connect failed with token=abc123")
+    first, second = strict_records(path)
+    assert own(first) == {"message": "login password=***", "headers": {"Authorization": "***"}}
+    assert own(second, "ERROR")["message"] == "connect failed with token=***"
+    assert own(second, "ERROR")["exc_info"].endswith("ConnectionError: 401 for https://ann:***@db.example/x")
+    assert "hunter2" not in path.read_text(encoding="utf-8")
