@@ -264,7 +264,7 @@ def test_after_a_framework_moves_fds_1_and_2_to_its_own_log_both_it_and_the_copy
     infra = tmp_path / "infra.log"
     result = run_child(
         f"""
-        import os
+        import os, pathlib
         from capture_helpers import c_write
         from logconf import capture
         load_like_vllm()
@@ -273,8 +273,17 @@ def test_after_a_framework_moves_fds_1_and_2_to_its_own_log_both_it_and_the_copy
             os.dup2(log.fileno(), sys.stdout.fileno())
             os.dup2(log.fileno(), sys.stderr.fileno())
         capture.follow_redirect()  # what logconf's SkyRL integration runs right after it
+
+        def forwarded(text):  # fds 1 and 2 are two pipes: wait for one before writing the other
+            import time
+            deadline = time.monotonic() + 30
+            while text.encode() not in pathlib.Path({str(infra)!r}).read_bytes() and time.monotonic() < deadline:
+                time.sleep(0.01)
+
         c_write(1, "after the move, out\\n")
+        forwarded("after the move, out\\n")
         c_write(2, "after the move, err\\n")
+        forwarded("after the move, err\\n")
         print("python after the move", flush=True)
         """,
         logdir,
@@ -282,12 +291,7 @@ def test_after_a_framework_moves_fds_1_and_2_to_its_own_log_both_it_and_the_copy
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"before the move\n"
     assert result.stderr == b""
-    # fds 1 and 2 are two pipes: their order in the infra log is not kept, each line is whole
-    assert sorted(infra.read_bytes().splitlines(keepends=True)) == [
-        b"after the move, err\n",
-        b"after the move, out\n",
-        b"python after the move\n",
-    ]
+    assert infra.read_bytes() == b"after the move, out\nafter the move, err\npython after the move\n"
     assert sorted(text for _, _, text in stdio_lines(logdir)) == sorted(
         ["before the move", "after the move, out", "after the move, err", "python after the move"]
     )
