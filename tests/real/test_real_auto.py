@@ -37,12 +37,26 @@ held = os.path.join(logdir, "skyrl_rank_0.log")
 deadline = time.monotonic() + 60
 while "rollout done" not in (open(held).read() if os.path.exists(held) else "") and time.monotonic() < deadline:
     time.sleep(0.1)
+AGENTS = {"ray/dashboard/agent.py": "ray::DashboardAgent", "ray/_private/runtime_env/agent/main.py": "ray::RuntimeEnvAgent"}
+
+
+def ours(pid):
+    # A process of this job's cluster: it has this job's LOGCONF_DIR, or its parent (the raylet)
+    # has; a process that retitles itself (Ray's agents) can overwrite its own /proc environ.
+    try:
+        if f"LOGCONF_DIR={logdir}".encode() in open(f"/proc/{pid}/environ", "rb").read():
+            return True
+        parent = open(f"/proc/{pid}/stat", "rb").read().rsplit(b")", 1)[1].split()[1].decode()
+        return f"LOGCONF_DIR={logdir}".encode() in open(f"/proc/{parent}/environ", "rb").read()
+    except (OSError, IndexError):
+        return False
+
+
 def scan():
     daemons = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-            environ = open(f"/proc/{pid}/environ", "rb").read()
         except OSError:
             continue
         title = argv[0].decode(errors="replace").strip()
@@ -51,7 +65,7 @@ def scan():
             script = title
         elif "/ray/" not in script or script.endswith("default_worker.py"):
             continue
-        if f"LOGCONF_DIR={logdir}".encode() not in environ:
+        if not ours(pid):
             continue
         fds = []
         for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -59,14 +73,18 @@ def scan():
                 fds.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
             except OSError:
                 pass
-        daemons[script.rsplit("site-packages/", 1)[-1]] = [f for f in fds if f.startswith(logdir)]
+        name = script.rsplit("site-packages/", 1)[-1]
+        name = AGENTS.get(name, name)  # an agent that has not retitled itself yet
+        daemons[name] = [f for f in fds if f.startswith(logdir)]
     return daemons
 
 
-deadline = time.monotonic() + 30
+DAEMONS = {"ray/_private/log_monitor.py", "ray/dashboard/dashboard.py", "ray::DashboardAgent", "ray::RuntimeEnvAgent"}
+deadline = time.monotonic() + 120
 daemons = scan()
-# The agents may still be starting; with a runtime_env no daemon sees LOGCONF_DIR at all.
-while os.environ.get("LOGCONF_AUTO") == "1" and len(daemons) < 4 and time.monotonic() < deadline:
+# The agents may still be starting (and retitling themselves); with a runtime_env no daemon
+# sees LOGCONF_DIR at all.
+while os.environ.get("LOGCONF_AUTO") == "1" and not DAEMONS <= set(daemons) and time.monotonic() < deadline:
     time.sleep(0.5)
     daemons = scan()
 ray.shutdown()
