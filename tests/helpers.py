@@ -5,13 +5,16 @@ Child targets live here, in an importable module, because spawn children import 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.config
 import os
 import queue
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from logconf import vllm_config_path
@@ -110,3 +113,20 @@ class OutputReader(threading.Thread):
         while not self.lines.empty():
             rest.append(self.lines.get_nowait())
         return rest
+
+
+@contextlib.contextmanager
+def following(command: list[str], cwd: object) -> Iterator[tuple[subprocess.Popen, OutputReader]]:
+    """Run a command that follows files (``tail -f``), its output read as it comes; stop it on the way out.
+
+    Once the block is left the child has ended, so ``reader.rest()`` holds the last lines it printed.
+    """
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as child:
+        reader = OutputReader(child.stdout)
+        reader.start()
+        try:
+            yield child, reader
+        finally:
+            child.terminate()
+            child.wait(30)
+            reader.join(30)

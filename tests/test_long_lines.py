@@ -8,7 +8,7 @@ import os
 import subprocess
 import tempfile
 
-from helpers import OutputReader
+from helpers import following
 from logwriters import REPO, at_fixed_time, logconf_cli, run
 
 from logconf.logfiles import LINE_LIMIT, SHOWN, LineReader, TooLong
@@ -96,27 +96,14 @@ def test_tail_follow_reports_a_long_line_when_it_ends_in_bounded_memory(logdir):
     """tail -f keeps an unfinished 64 MiB line back without holding it; its newline makes it one TOO_LONG line."""
     first = _write_run(logdir)
     too_long = f"{first} vllm_rank_0.log TOO_LONG: line 3, {RUNAWAY} bytes (limit {LINE_LIMIT}), starts: {'y' * SHOWN}"
-    with subprocess.Popen(
-        logconf_cli("tail", "-f", str(logdir), "-n", "1", "--interval", "0.05"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as tail:
-        reader = OutputReader(tail.stdout)
-        reader.start()
-        try:
-            lines = reader.until(lambda seen: len(seen) >= 1)  # the first look: read to the end, the blob held back
-            with open(logdir / "vllm_rank_0.log", "ab") as file:
-                file.write(b"x" * 10 + b"\n")
-            lines += reader.until(lambda seen: len(seen) >= 2)
-            with open(f"/proc/{tail.pid}/status", encoding="ascii") as status:
-                peak_kib = int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
-        finally:
-            tail.terminate()
-            tail.wait(30)
-            reader.join(30)
-        lines += reader.rest()
+    with following(logconf_cli("tail", "-f", str(logdir), "-n", "1", "--interval", "0.05"), REPO) as (tail, reader):
+        lines = reader.until(lambda seen: len(seen) >= 1)  # the first look: read to the end, the blob held back
+        with open(logdir / "vllm_rank_0.log", "ab") as file:
+            file.write(b"x" * 10 + b"\n")
+        lines += reader.until(lambda seen: len(seen) >= 2)
+        with open(f"/proc/{tail.pid}/status", encoding="ascii") as status:
+            peak_kib = int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+    lines += reader.rest()
     # The record on line 4 waits for the unfinished line after it (it could be its traceback's).
     assert lines[0] == too_long
     assert lines[1].startswith(f"{SECOND} vllm_rank_0.log INFO ") and lines[1].endswith(": tie rank=0 i=0")

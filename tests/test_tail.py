@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from helpers import OutputReader, load_like_vllm, read_records
+from helpers import following, load_like_vllm, read_records
 from logwriters import REPO, at_fixed_time, logconf_cli, loguru_trainer, run, slow_engine, steady_writer, trainer
 
 from logconf.logfiles import subsystem_of
@@ -55,23 +55,10 @@ def test_tail_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
         )
         assert result.returncode == 0, result.stderr
         assert _levels(result.stdout.splitlines()) == kept
-    with subprocess.Popen(
-        logconf_cli("tail", "-f", str(logdir), "--level", "25", "--interval", "0.05"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as tail:
-        reader = OutputReader(tail.stdout)
-        reader.start()
-        try:
-            run(loguru_trainer, "1", "json", name="MainProcess")
-            lines = reader.until(lambda seen: len(seen) >= 4)
-        finally:
-            tail.terminate()
-            tail.wait(30)
-            reader.join(30)
-        lines += reader.rest()
+    with following(logconf_cli("tail", "-f", str(logdir), "--level", "25", "--interval", "0.05"), REPO) as (_, reader):
+        run(loguru_trainer, "1", "json", name="MainProcess")
+        lines = reader.until(lambda seen: len(seen) >= 4)
+    lines += reader.rest()
     assert _levels(lines) == [*kept[1:], *(("skyrl_rank_1.jsonl", level, level.lower()) for level in ("SUCCESS", "WARNING"))]
     assert len(lines) == 4
 
@@ -84,34 +71,21 @@ def test_follow_prints_records_from_every_rank_file_including_ones_created_later
     """
     run(at_fixed_time, "0", "text", T0, 2, name="EngineActor-0")  # old records: -n 1 prints the last
     expected_lines = 1 + 11 + 2 * 4
-    with subprocess.Popen(
-        logconf_cli("tail", "-f", str(logdir), "-n", "1", "--interval", "0.05"),
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as tail:
-        reader = OutputReader(tail.stdout)
-        reader.start()
-        try:
-            lines = reader.until(lambda seen: len(seen) >= 1)  # the first look is done
-            ctx = multiprocessing.get_context("spawn")
-            writers = [
-                ctx.Process(target=slow_engine, args=("0", "text", 4, 0.1), name="EngineCore_DP0"),
-                ctx.Process(target=slow_engine, args=("1", "json", 4, 0.1), name="EngineCore_DP0"),
-                ctx.Process(target=trainer, args=("0", "json", 3), name="MainProcess"),
-            ]
-            for writer in writers:
-                writer.start()
-            for writer in writers:
-                writer.join(120)
-                assert writer.exitcode == 0
-            lines += reader.until(lambda seen: len(lines) + len(seen) >= expected_lines)
-        finally:
-            tail.terminate()
-            tail.wait(30)
-            reader.join(30)
-        lines += reader.rest()  # whatever tail printed before it stopped: a duplicate would show here
+    with following(logconf_cli("tail", "-f", str(logdir), "-n", "1", "--interval", "0.05"), REPO) as (_, reader):
+        lines = reader.until(lambda seen: len(seen) >= 1)  # the first look is done
+        ctx = multiprocessing.get_context("spawn")
+        writers = [
+            ctx.Process(target=slow_engine, args=("0", "text", 4, 0.1), name="EngineCore_DP0"),
+            ctx.Process(target=slow_engine, args=("1", "json", 4, 0.1), name="EngineCore_DP0"),
+            ctx.Process(target=trainer, args=("0", "json", 3), name="MainProcess"),
+        ]
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(120)
+            assert writer.exitcode == 0
+        lines += reader.until(lambda seen: len(lines) + len(seen) >= expected_lines)
+    lines += reader.rest()  # whatever tail printed before it stopped: a duplicate would show here
     assert HEAD.match(lines[0]).group(1, 6) == ("vllm_rank_0.log", "tie rank=0 i=1")
     heads = [HEAD.match(line) for line in lines[1:] if HEAD.match(line)]
     assert sorted((m.group(1), m.group(6)) for m in heads) == sorted(
@@ -194,15 +168,8 @@ def test_follow_reads_a_rotated_file_to_its_end_and_then_the_new_one(logdir):
     """
     logdir.mkdir()
     path, rotated, stop = logdir / "vllm_rank_0.log", logdir / "vllm_rank_0.log.1", logdir.parent / "stop"
-    with subprocess.Popen(
-        logconf_cli("tail", "-f", str(logdir), "-n", "1000000", "--interval", "0.05"),  # -n: all, whenever it starts
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as tail:
-        reader = OutputReader(tail.stdout)
-        reader.start()
+    command = logconf_cli("tail", "-f", str(logdir), "-n", "1000000", "--interval", "0.05")  # -n: all, whenever it starts
+    with following(command, REPO) as (_, reader):
         writer = multiprocessing.get_context("spawn").Process(target=steady_writer, args=("0", str(stop), 0.002))
         try:
             writer.start()
@@ -219,9 +186,6 @@ def test_follow_reads_a_rotated_file_to_its_end_and_then_the_new_one(logdir):
         finally:
             if writer.is_alive():
                 writer.kill()
-            tail.terminate()
-            tail.wait(30)
-            reader.join(30)
-        lines += reader.rest()
+    lines += reader.rest()
     assert written == [f"rec {i}" for i in range(len(written) - 1)] + ["last"]  # the writer lost nothing either
     assert [HEAD.match(line).group(6) for line in lines] == written
