@@ -21,7 +21,17 @@ from collections.abc import Mapping
 
 from logconf.errors import ConfigError
 
-__all__ = ["HOST_ENV", "MODE_ENV", "MOUNTINFO_ENV", "NETWORK_TYPES", "fs_type", "host_name", "is_network", "per_host", "with_host"]
+__all__ = [
+    "HOST_ENV",
+    "MODE_ENV",
+    "MOUNTINFO_ENV",
+    "NETWORK_TYPES",
+    "fs_type",
+    "host_name",
+    "is_network",
+    "per_host",
+    "with_host",
+]
 
 MODE_ENV = "LOGCONF_PER_HOST"  # auto (default): per-host names on a network filesystem; 1: always; 0: never
 HOST_ENV = "LOGCONF_HOSTNAME"  # the host part of file names and {hostname}; default: socket.gethostname()

@@ -175,7 +175,8 @@ def has_field(template: str, name: str | None = None) -> bool:
 
     def walk(nodes: tuple[_Node, ...]) -> bool:
         return any(
-            (isinstance(n, _Field) and name in (None, n.name)) or (isinstance(n, _Var) and n.default is not None and walk(n.default))
+            (isinstance(n, _Field) and name in (None, n.name))
+            or (isinstance(n, _Var) and n.default is not None and walk(n.default))
             for n in nodes
         )
 
