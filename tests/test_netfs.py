@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import socket
 import subprocess
+import sys
 
 import logwriters
 import pytest
@@ -133,6 +134,19 @@ def test_on_a_network_fs_each_host_writes_its_own_file(on_nfs, monkeypatch):
     assert sorted(p.name for p in on_nfs.iterdir()) == ["skyrl_rank_0@nodeA.log", "vllm_rank_0@nodeA.log"]
     assert [r["message"] for r in read_records(on_nfs / "vllm_rank_0@nodeA.log")] == ["from vllm"]
     assert logconf.handlers.plan_rank_file("${LOGCONF_DIR}", "vllm_rank_0.stdio.log").endswith("/vllm_rank_0@nodeA.stdio.log")
+
+
+def test_the_stdio_copy_is_named_after_the_host_too(on_nfs):
+    """LOGCONF_CAPTURE_STDIO's copy takes its name from the same path planning as the rank files."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "LOGCONF_CAPTURE_STDIO": "1", "LOGCONF_HOSTNAME": "nodeA"}
+    env["PYTHONPATH"] = f"{repo}{os.pathsep}{os.path.join(repo, 'tests')}"
+    code = "from helpers import load_like_vllm\nload_like_vllm()\nprint('raw line', flush=True)"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "raw line\n"
+    assert sorted(p.name for p in on_nfs.iterdir()) == ["vllm_rank_0@nodeA.log", "vllm_rank_0@nodeA.stdio.log"]
+    assert (on_nfs / "vllm_rank_0@nodeA.stdio.log").read_text().endswith("] raw line\n")
 
 
 def test_the_host_name_defaults_to_this_machines(on_nfs):

@@ -25,7 +25,7 @@ import logconf
 
 copy, logdir = sys.argv[1], sys.argv[2]
 runtime_env = logconf.ray_runtime_env({"py_modules": [copy], "env_vars": {"LOGCONF_DIR": logdir}})
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env=runtime_env)
+ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env=runtime_env)
 from ray_env_actors import Engine
 
 result = ray.get(Engine.options(**logconf.engine_options(0)).remote().probe.remote())
@@ -46,12 +46,16 @@ def test_each_worker_reads_the_config_of_its_own_logconf_install(tmp_path, versi
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK", "RAY_ADDRESS"))}
     env.update(PYTHONPATH=f"{HERE}:{REPO}", VLLM_LOGGING_CONFIG_PATH=str(REPO / "vllm_logging.json"))  # as the README says
     done = subprocess.run(
-        [str(vllm_python(version)), "-c", JOB, str(copy), str(logdir)], env=env, cwd=HERE, capture_output=True, text=True, timeout=400
+        [str(vllm_python(version)), "-c", JOB, str(copy), str(logdir)],
+        env=env,
+        cwd=HERE,
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["driver_shipped"] == str(REPO / "vllm_logging.json")
-    assert "VLLM_LOGGING_CONFIG_PATH" not in result["runtime_env"]["env_vars"]
     installed = os.path.dirname(result["logconf"])  # the copy, unpacked by Ray under its session directory
     assert installed != str(REPO / "logconf") and "runtime_resources" in installed
     assert result["shipped"] == os.path.join(installed, "vllm_logging.json")
@@ -64,3 +68,4 @@ def test_each_worker_reads_the_config_of_its_own_logconf_install(tmp_path, versi
     records = [parse_line(line) for line in (logdir / "vllm_rank_0.log").read_text().splitlines()]
     probes = [(r["process_name"], r["message"]) for r in records if r and r["logger"] == "vllm.probe"]
     assert probes == [("Engine", "from the actor"), ("EngineCore", "from EngineCore")]
+    assert "VLLM_LOGGING_CONFIG_PATH" not in result["runtime_env"]["env_vars"]  # the driver's path stays home
