@@ -13,7 +13,7 @@ PYTHONS := 3.10 3.12 3.13
 PY310 ?= /root/.pyenv/versions/3.10.13/bin/python
 PY312 ?= /root/.pyenv/versions/3.12.1/bin/python
 PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
-FAST := not real_vllm and not real_skyrl and not packaging and not stress
+FAST := not real_vllm and not real_skyrl and not packaging and not stress and not netfs_mount
 
 .PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons
 

@@ -42,9 +42,11 @@ _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 def _rank_complaint(name: str, value: str) -> tuple[str, str] | None:
     # The rank is written into every text line and every file name: a line break would let one
     # rank forge another's records, and a lone surrogate cannot be written as UTF-8 at all.
-    valid = f"give {name} a value without '/' or '..', blanks or control characters, such as 0, driver or dp0-tp1"
+    valid = f"give {name} a value without '/', '..', '@', blanks or control characters, such as 0, driver or dp0-tp1"
     if "/" in value or ".." in value:
         return "is not a valid rank: it holds '/' or '..'", valid
+    if "@" in value:  # it separates the rank from the host in per-host file names (logconf.netfs)
+        return "is not a valid rank: it holds '@'", valid
     if " " in value or not value.isprintable():
         bad = next(c for c in value if c == " " or not c.isprintable())
         if bad.isspace():

@@ -20,9 +20,9 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from logconf import raycontext
+from logconf import netfs, raycontext
 from logconf.errors import ConfigError, current_source, locate
-from logconf.templating import expand_arg, has_fields, switch
+from logconf.templating import expand_arg, has_field, has_fields, switch
 
 __all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all", "tell"]
 
@@ -80,8 +80,9 @@ class _Plan:
         follow_symlinks: bool | str = False,
         reopen_check_s: float | str = 1.0,
         hold_unranked_s: float | str = 0,
+        per_host: str = "${LOGCONF_PER_HOST:-auto}",
     ) -> None:
-        self.templates = {"directory": directory, "filename": filename}
+        self.templates = {"directory": directory, "filename": filename, "per_host": per_host}
         self.follow = switch(follow_symlinks, factory="RankFileHandler", arg="follow_symlinks")
         self.reopen_check_s = _seconds("reopen_check_s", reopen_check_s)
         self.hold_s = _seconds("hold_unranked_s", hold_unranked_s)
@@ -96,20 +97,36 @@ class _Plan:
             for name, template in (logger_levels or {}).items()
         }
         self.per_process = has_fields(directory) or has_fields(filename)
+        self.network = self.per_host = False
         self.path = self.resolve()
 
+    @property
+    def repairs(self) -> bool:
+        """Whether this handler may rewrite bytes it did not just append (cut-short repair, take-back).
+
+        Not on a network filesystem shared with other hosts' writers: their appends are not
+        serialised with ours, so the byte before our record, or the file's end, may be theirs.
+        """
+        return self.per_host or not self.network
+
     def resolve(self) -> str:
-        directory = _expand("directory", self.templates["directory"])
-        filename = _expand("filename", self.templates["filename"], check=_component_complaint)
+        directory = os.path.abspath(os.path.expanduser(_expand("directory", self.templates["directory"])))
+        template = self.templates["filename"]
+        filename = _expand("filename", template, check=_component_complaint)
         if not filename or filename in (".", "..") or "/" in filename:
             raise ConfigError(
                 current_source(),
-                _locate("filename", self.templates["filename"]),
+                _locate("filename", template),
                 filename,
                 "is not a plain file name",
                 "a name without '/' inside the directory",
             )
-        return os.path.join(os.path.abspath(os.path.expanduser(directory)), filename)
+        self.network = netfs.is_network(netfs.fs_type(directory))
+        mode = _expand("per_host", self.templates["per_host"])
+        self.per_host = netfs.per_host(mode, self.network, file=current_source(), key=_locate("per_host", mode))
+        if self.per_host and not has_field(template, "hostname"):  # a name that has the host already keeps it
+            filename = netfs.with_host(filename, netfs.host_name(file=current_source()))
+        return os.path.join(directory, filename)
 
     def fail(self, path: str, problem: str, expected: str) -> ConfigError:
         return ConfigError(current_source(), _locate("directory", self.templates["directory"]), path, problem, expected)
@@ -303,7 +320,7 @@ class RankFileHandler(logging.Handler):
         written = os.write(fd, data)
         if written < len(data):  # a full device took only the head of the record
             self._take_back(fd, written, len(data))
-        if self._regular and self._readable and not self._torn:
+        if self._regular and self._readable and not self._torn and self._plan.repairs:
             self._end_cut_short(fd, written)
         self._torn = False
         if self._failing:
@@ -341,7 +358,7 @@ class RankFileHandler(logging.Handler):
         """
         try:
             end = os.lseek(fd, 0, os.SEEK_CUR)
-            if os.fstat(fd).st_size == end:
+            if self._plan.repairs and os.fstat(fd).st_size == end:
                 os.ftruncate(fd, end - written)
             else:
                 self._torn = True

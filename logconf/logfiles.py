@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from logconf.records import TEXT_LINE, parse_line
 
@@ -26,10 +26,12 @@ __all__ = [
     "EntryReader",
     "LineReader",
     "LogDirError",
+    "RankName",
     "TooLong",
     "iter_entries",
     "natural_key",
     "rank_files",
+    "rank_name",
     "subsystem_of",
     "time_key",
 ]
@@ -70,9 +72,24 @@ class LogDirError(ValueError):
 
 def subsystem_of(filename: str) -> str | None:
     """Return ``vllm`` or ``skyrl`` for a rank file's name, or None for other files."""
+    parts = rank_name(filename)
+    return parts.subsystem if parts else None
+
+
+class RankName(NamedTuple):
+    """What a rank file's name says: ``vllm_rank_0.log`` or, per host, ``vllm_rank_0@node1.log``."""
+
+    subsystem: str
+    rank: str
+    host: str | None  # set in the per-host files written on a network filesystem (logconf.netfs)
+
+
+def rank_name(filename: str) -> RankName | None:
+    """Split a rank file's name into subsystem, rank and host; None for other files (``.stdio.log`` included)."""
     for prefix in ("vllm", "skyrl"):
         if filename.startswith(prefix + "_rank_") and filename.endswith((".log", ".jsonl")) and ".stdio." not in filename:
-            return prefix
+            rank, _, host = filename[len(prefix) + 6 :].rsplit(".", 1)[0].partition("@")  # a rank never holds '@'
+            return RankName(prefix, rank, host or None)
     return None
 
 

@@ -6,8 +6,9 @@ Nothing here imports Ray: these functions build the plain dicts that ``ray.init`
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from logconf.config import vllm_config_path
@@ -15,7 +16,7 @@ from logconf.errors import ConfigError
 from logconf.formatters import resolve_rank
 from logconf.templating import log_format
 
-__all__ = ["CARRIED", "engine_options", "ray_runtime_env"]
+__all__ = ["CARRIED", "SETUP_HOOK", "engine_options", "ray_runtime_env", "setup_worker"]
 
 # What every process of the job must see the same: these, and every other LOGCONF_* setting
 # of this process. LOGCONF_RANK is per actor (engine_options); LOGCONF_STDIO_TEE is capture's own.
@@ -34,16 +35,57 @@ CARRIED = (
     "VLLM_LOGGING_LEVEL",
     "VLLM_LOGGING_CONFIG_PATH",
 )
-_NOT_CARRIED = ("LOGCONF_RANK", "LOGCONF_STDIO_TEE")
+_NEXT_HOOK_ENV = "LOGCONF_NEXT_SETUP_HOOK"  # a dotted worker_process_setup_hook of the user's, run after ours
+_NOT_CARRIED = ("LOGCONF_RANK", "LOGCONF_STDIO_TEE", _NEXT_HOOK_ENV)
 DEFAULT_DIR = "/tmp/logconf"
+SETUP_HOOK = "logconf.ray_env.setup_worker"
+
+
+def setup_worker() -> None:
+    """Point VLLM_LOGGING_CONFIG_PATH at this worker's own install of the shipped JSON; then run the user's hook.
+
+    ``ray_runtime_env`` names this as the ``worker_process_setup_hook``: Ray runs it in every
+    worker process before any task or actor code, so vLLM (at ``import vllm`` up to 0.30, at
+    engine creation from 0.31) and the EngineCore and workers it starts read a file that
+    exists on this node, wherever logconf is installed here (a Ray ``pip`` or ``py_modules``
+    environment puts it at another path on each node).
+    """
+    if os.environ.get("VLLM_CONFIGURE_LOGGING") != "0":
+        os.environ["VLLM_LOGGING_CONFIG_PATH"] = vllm_config_path()
+    after = os.environ.get(_NEXT_HOOK_ENV)
+    if after:
+        module, _, name = after.rpartition(".")
+        getattr(importlib.import_module(module), name)()
+
+
+class _Chained:
+    """A callable setup hook that runs :func:`setup_worker` first, then the user's own callable hook."""
+
+    def __init__(self, hook: Callable[[], Any]) -> None:
+        self.hook = hook
+        self.__name__ = f"logconf_then_{getattr(hook, '__name__', 'hook')}"  # Ray shows the hook by name
+
+    def __call__(self) -> Any:
+        setup_worker()
+        return self.hook()
+
+
+def _shipped(path: str) -> bool:
+    try:
+        return os.path.samefile(path, vllm_config_path())
+    except OSError:
+        return False
 
 
 def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Return ``runtime_env`` (for ``ray.init``) with logconf's settings added to its ``env_vars``.
 
     Values come from ``runtime_env["env_vars"]`` first, then this process's environment.
-    ``LOGCONF_DIR`` is made absolute here (a worker's working directory is not the driver's)
-    and ``VLLM_LOGGING_CONFIG_PATH`` defaults to the shipped JSON. The names are also added to
+    ``LOGCONF_DIR`` is made absolute here (a worker's working directory is not the driver's).
+    ``VLLM_LOGGING_CONFIG_PATH`` is carried only when it names a file of the user's own (which
+    must then exist at that path on every node); unset or naming the shipped JSON, each worker
+    sets it to its own install's copy instead, through the ``worker_process_setup_hook``
+    :func:`setup_worker` (run before a hook already in ``runtime_env``). The names are also added to
     ``VLLM_RAY_EXTRA_ENV_VARS_TO_COPY`` so that vLLM's Ray-executor workers get them. Other
     fields of ``runtime_env`` pass through unchanged.
     """
@@ -52,7 +94,10 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     names = [*CARRIED, *sorted(k for k in os.environ if k.startswith("LOGCONF_") and k not in (*CARRIED, *_NOT_CARRIED))]
     merged = {**{k: os.environ[k] for k in names if k in os.environ}, **given}
     merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR", DEFAULT_DIR)))
-    merged.setdefault("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())
+    if _shipped(merged.get("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())):
+        # This path may not exist on another node: each worker finds its own install's file.
+        merged.pop("VLLM_LOGGING_CONFIG_PATH", None)
+        _add_setup_hook(env, merged)
     log_format(merged, file="ray_runtime_env()")
     if os.environ.get("VLLM_CONFIGURE_LOGGING") == "0" or given.get("VLLM_CONFIGURE_LOGGING") == "0":
         raise ConfigError(
@@ -73,6 +118,16 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     merged["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"] = ",".join(extra)
     env["env_vars"] = merged
     return env
+
+
+def _add_setup_hook(env: dict[str, Any], env_vars: dict[str, str]) -> None:
+    hook = env.get("worker_process_setup_hook")
+    if hook is None or hook == SETUP_HOOK or isinstance(hook, _Chained):
+        env["worker_process_setup_hook"] = SETUP_HOOK if hook is None else hook
+    elif isinstance(hook, str):
+        env["worker_process_setup_hook"], env_vars[_NEXT_HOOK_ENV] = SETUP_HOOK, hook
+    else:
+        env["worker_process_setup_hook"] = _Chained(hook)
 
 
 def engine_options(rank: int | str, **options: Any) -> dict[str, Any]:

@@ -10,12 +10,13 @@ its version; keys are only ever added)::
                 "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
                 "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
-                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": []}, ...]}
+                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null}, ...]}
 
 ``foreign`` counts records whose logger belongs to the other subsystem, by its exact name or a
 parent's (``skyrl_train``, ``skyrl``, ``harbor``, ``examples`` in a ``vllm_rank_*`` file;
 ``vllm``, ``uvicorn``, ``py.warnings`` in a ``skyrl_rank_*`` file);
-``other_rank`` counts records whose ``rank`` differs from the file name's; ``unparsable`` counts
+``other_rank`` counts records whose ``rank`` differs from the file name's (``vllm_rank_0@node1.log``,
+the per-host file that a network filesystem gets, is rank 0's: ``host`` is ``node1``, null otherwise); ``unparsable`` counts
 lines that are neither records nor a text record's continuation (a traceback line); ``torn``
 counts a last line with no newline, JSON lines that start with ``{`` but do not decode and text
 lines that start with a record's time stamp but are not records (the head of a write cut short);
@@ -41,6 +42,7 @@ from logconf.logfiles import (
     VLLM_LOGGERS,
     iter_entries,
     rank_files,
+    rank_name,
     subsystem_of,
 )
 
@@ -65,9 +67,9 @@ def _under(name: str, roots: tuple[str, ...]) -> bool:
     return any(name == root or name.startswith(root + ".") for root in roots)
 
 
-def _rank_of(filename: str) -> str:
-    stem = filename.split("_rank_", 1)[1]
-    return stem.rsplit(".", 1)[0]
+def _rank_of(filename: str) -> str | None:
+    parts = rank_name(filename)
+    return parts.rank if parts else None
 
 
 @dataclass
@@ -95,7 +97,13 @@ class FileSummary:
 
     @property
     def rank(self) -> str | None:
-        return _rank_of(self.file) if self.subsystem else None
+        return _rank_of(self.file)
+
+    @property
+    def host(self) -> str | None:
+        """The host that wrote a per-host file (``vllm_rank_0@node1.log``); None for a plain rank file."""
+        parts = rank_name(self.file)
+        return parts.host if parts else None
 
     @property
     def problems(self) -> int:
@@ -132,6 +140,7 @@ class FileSummary:
             "torn": self.torn,
             "too_long": self.too_long,
             "too_long_lines": self.too_long_lines,
+            "host": self.host,
         }
 
 
@@ -140,7 +149,7 @@ def summarise_file(path: str) -> FileSummary:
     name = os.path.basename(path)
     subsystem = subsystem_of(name)
     foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(subsystem or "", ())
-    rank = _rank_of(name) if subsystem else None
+    rank = _rank_of(name)
     summary = FileSummary(name, bytes=os.path.getsize(path))
     for entry in iter_entries(path):
         summary.lines += len(entry.lines)

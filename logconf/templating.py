@@ -8,7 +8,8 @@ Grammar:
 - ``${NAME:-default}``: NAME, or ``default`` when NAME is unset. Defaults are templates
   themselves, so they nest: ``${LOGCONF_RANK:-${RANK:-0}}``.
 - ``{pid}``, ``{hostname}``, ``{process_name}``, ``{ext}``: facts about this process
-  (``ext`` is ``log``, or ``jsonl`` when ``LOGCONF_FORMAT=json``).
+  (``ext`` is ``log``, or ``jsonl`` when ``LOGCONF_FORMAT=json``; ``hostname`` is
+  ``LOGCONF_HOSTNAME`` when set).
 - ``$$``, ``{{`` and ``}}`` stand for a literal ``$``, ``{`` and ``}``.
 
 A variable that is set to the empty string is refused rather than treated as unset: an
@@ -24,7 +25,7 @@ from collections.abc import Mapping
 
 from logconf.errors import ConfigError, current_source, locate
 
-__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_fields", "log_format", "switch"]
+__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_field", "has_fields", "log_format", "switch"]
 
 FIELDS = ("pid", "hostname", "process_name", "ext")
 FORMATS = {"text": "log", "json": "jsonl"}
@@ -153,11 +154,12 @@ def switch(value: object, *, factory: str, arg: str) -> bool:
 def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
     """Return this process's values for the ``{field}`` placeholders."""
     import multiprocessing  # only when a template names a field: keeps `import logconf` light
-    import socket
+
+    from logconf.netfs import host_name
 
     return {
         "pid": str(os.getpid()),
-        "hostname": socket.gethostname(),
+        "hostname": host_name(environ, file=file),
         "process_name": multiprocessing.current_process().name,
         "ext": FORMATS[log_format(environ, file=file)],
     }
@@ -165,9 +167,18 @@ def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environmen
 
 def has_fields(template: str) -> bool:
     """Tell whether ``template`` uses a per-process ``{field}`` (it must be re-resolved after fork)."""
+    return has_field(template)
+
+
+def has_field(template: str, name: str | None = None) -> bool:
+    """Tell whether ``template`` uses the field ``{name}`` (any field, if ``name`` is None)."""
 
     def walk(nodes: tuple[_Node, ...]) -> bool:
-        return any(isinstance(n, _Field) or (isinstance(n, _Var) and n.default is not None and walk(n.default)) for n in nodes)
+        return any(
+            (isinstance(n, _Field) and name in (None, n.name))
+            or (isinstance(n, _Var) and n.default is not None and walk(n.default))
+            for n in nodes
+        )
 
     try:
         return walk(_compile(template))

@@ -189,9 +189,9 @@ CASES: dict[str, Case] = {
     ),
     "empty_rank": Case(with_env("LOGCONF_RANK", ""), "formatters.logconf_file.rank", "LOGCONF_RANK", "give it a value"),
     "rank_with_slash": Case(
-        with_env("LOGCONF_RANK", "0/../../etc"), "formatters.logconf_file.rank", "0/../../etc", "without '/' or '..'"
+        with_env("LOGCONF_RANK", "0/../../etc"), "formatters.logconf_file.rank", "0/../../etc", "without '/', '..', '@'"
     ),
-    "rank_dotdot": Case(with_env("RANK", ".."), "formatters.logconf_file.rank", "'..'", "without '/' or '..'"),
+    "rank_dotdot": Case(with_env("RANK", ".."), "formatters.logconf_file.rank", "'..'", "without '/', '..', '@'"),
     "rank_with_line_break": Case(
         with_env("LOGCONF_RANK", "0\nforged"), "formatters.logconf_file.rank", "'0\\nforged'", "blanks or control characters"
     ),

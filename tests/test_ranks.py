@@ -26,8 +26,9 @@ BAD_RANKS = {
     "nul": ("0\x00", "a control or other unprintable character (U+0000)"),
     "unicode_line_separator": ("0\u20281", "a blank or a line break (U+2028)"),
     "lone_surrogate": ("0\ud800", "a lone surrogate, which UTF-8 cannot hold (U+D800)"),
+    "at_sign": ("0@node1", "'@'"),  # it separates rank and host in per-host file names
 }
-VALID = "without '/' or '..', blanks or control characters, such as 0, driver or dp0-tp1"
+VALID = "without '/', '..', '@', blanks or control characters, such as 0, driver or dp0-tp1"
 
 
 @pytest.mark.parametrize("name", list(BAD_RANKS))

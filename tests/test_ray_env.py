@@ -7,6 +7,7 @@ import os
 import pytest
 
 import logconf
+from logconf import ray_env
 from logconf.errors import ConfigError
 
 
@@ -19,7 +20,7 @@ def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path
     assert env["LOGCONF_FORMAT"] == "json"
     assert env["LOGCONF_CONSOLE_LEVEL"] == "ERROR"
     assert env["LOG_LEVEL"] == "DEBUG"
-    assert env["VLLM_LOGGING_CONFIG_PATH"] == logconf.vllm_config_path()
+    assert "VLLM_LOGGING_CONFIG_PATH" not in env  # each worker sets its own install's path: see below
     copied = env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
     assert {"LOGCONF_DIR", "LOGCONF_FORMAT", "LOGCONF_CONSOLE_LEVEL", "LOG_LEVEL", "LOGCONF_RANK"} <= set(copied)
     assert not [name for name in copied if name.startswith("VLLM_")]  # vLLM copies its own
@@ -69,3 +70,64 @@ def test_engine_options_refuse_a_rank_that_is_not_a_file_name_part(rank):
     with pytest.raises(ConfigError):
         logconf.engine_options(rank)
     assert "LOGCONF_RANK" not in os.environ
+
+
+def hook_of_the_users() -> None:
+    """A worker_process_setup_hook of the user's, named by its dotted path."""
+    os.environ["USER_HOOK_SAW"] = os.environ["VLLM_LOGGING_CONFIG_PATH"]
+
+
+@pytest.mark.parametrize("exported", [None, "driver_env", "env_vars"])
+def test_the_shipped_config_path_is_not_pinned_each_worker_finds_its_own(monkeypatch, exported):
+    """Unset, exported or given, the driver's path of the shipped JSON stays home; the setup hook sets each worker's."""
+    if exported == "driver_env":
+        monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", logconf.vllm_config_path())
+    given = {"VLLM_LOGGING_CONFIG_PATH": logconf.vllm_config_path()} if exported == "env_vars" else {}
+    env = logconf.ray_runtime_env({"env_vars": given})
+    assert "VLLM_LOGGING_CONFIG_PATH" not in env["env_vars"]
+    assert env["worker_process_setup_hook"] == "logconf.ray_env.setup_worker" == ray_env.SETUP_HOOK
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "/on/the/driver/only/vllm_logging.json")
+    ray_env.setup_worker()  # what Ray runs first in every worker process
+    assert os.environ["VLLM_LOGGING_CONFIG_PATH"] == logconf.vllm_config_path()
+
+
+def test_a_config_file_of_the_users_own_is_carried_as_given(monkeypatch, tmp_path):
+    """A non-shipped file is the user's to place on every node: carried unchanged, no hook added."""
+    own = tmp_path / "mine.json"
+    own.write_text("{}")
+    env = logconf.ray_runtime_env({"env_vars": {"VLLM_LOGGING_CONFIG_PATH": str(own)}})
+    assert env["env_vars"]["VLLM_LOGGING_CONFIG_PATH"] == str(own)
+    assert "worker_process_setup_hook" not in env
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "/nodes/share/this/logging.json")
+    env = logconf.ray_runtime_env()
+    assert env["env_vars"]["VLLM_LOGGING_CONFIG_PATH"] == "/nodes/share/this/logging.json"
+    assert "worker_process_setup_hook" not in env
+
+
+def test_a_dotted_setup_hook_of_the_users_runs_after_logconfs(monkeypatch):
+    env = logconf.ray_runtime_env({"worker_process_setup_hook": "test_ray_env.hook_of_the_users"})
+    assert env["worker_process_setup_hook"] == ray_env.SETUP_HOOK
+    assert env["env_vars"]["LOGCONF_NEXT_SETUP_HOOK"] == "test_ray_env.hook_of_the_users"
+    assert "LOGCONF_NEXT_SETUP_HOOK" not in env["env_vars"]["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+    monkeypatch.setenv("LOGCONF_NEXT_SETUP_HOOK", "test_ray_env.hook_of_the_users")
+    monkeypatch.delenv("USER_HOOK_SAW", raising=False)
+    ray_env.setup_worker()
+    assert os.environ["USER_HOOK_SAW"] == logconf.vllm_config_path()
+    assert logconf.ray_runtime_env(env)["worker_process_setup_hook"] == ray_env.SETUP_HOOK  # applied twice: once
+
+
+def test_a_callable_setup_hook_of_the_users_runs_after_logconfs(monkeypatch):
+    seen = []
+    env = logconf.ray_runtime_env({"worker_process_setup_hook": lambda: seen.append(os.environ["VLLM_LOGGING_CONFIG_PATH"])})
+    hook = env["worker_process_setup_hook"]
+    assert hook.__name__ == "logconf_then_<lambda>"
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", "/on/the/driver/only/vllm_logging.json")
+    hook()
+    assert seen == [logconf.vllm_config_path()]
+    assert logconf.ray_runtime_env(env)["worker_process_setup_hook"] is hook
+
+
+def test_the_setup_hook_leaves_vllms_logging_alone_when_told_not_to_configure_it(monkeypatch):
+    monkeypatch.setenv("VLLM_CONFIGURE_LOGGING", "0")
+    ray_env.setup_worker()
+    assert "VLLM_LOGGING_CONFIG_PATH" not in os.environ

@@ -32,6 +32,7 @@ ROW_KEYS = [
     "torn",
     "too_long",
     "too_long_lines",
+    "host",
 ]
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
