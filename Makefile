@@ -15,9 +15,9 @@ PY312 ?= /root/.pyenv/versions/3.12.1/bin/python
 PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
 FAST := not real_vllm and not real_skyrl and not packaging and not stress and not netfs_mount
 
-.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons
+.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons sshfs
 
-test: venvs pythons
+test: venvs pythons sshfs
 	$(DEV) -m pytest
 	$(MAKE) --no-print-directory unit-pythons
 
@@ -49,6 +49,12 @@ unit-pythons: pythons
 	done; exit $$rc
 
 pythons: $(foreach v,$(PYTHONS),$(VENVS)/py$(v)/.done)
+
+# The netfs_mount test mounts a real network filesystem: SSHFS from an sshd on 127.0.0.1.
+# Debian's packages, installed as root when missing (the test fails, naming this, without them).
+sshfs:
+	@command -v sshfs >/dev/null && test -x /usr/sbin/sshd && command -v ssh-keygen >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sshfs openssh-server openssh-client >/dev/null; }
 
 venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done $(VENVS)/vllm-$(v)/.skyrl-done) $(MODEL)/tokenizer.json
 
