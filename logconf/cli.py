@@ -70,6 +70,8 @@ def _gather(args: argparse.Namespace) -> int:
     )
     for node, info in result.nodes.items():
         print(f"{node}: {len(info['files'])} files from {info['dir']} (node {info['node_id'][:8]}, {info['ip']})")
+    if result.worker_peak_rss_kib:
+        print(f"peak RSS of the node readers: {result.worker_peak_rss_kib / 1024:.0f} MiB")
     print(f"{result.copied} bytes copied into {result.dest}")
     return 0
 
