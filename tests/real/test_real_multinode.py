@@ -146,3 +146,17 @@ def test_gather_with_dir_reads_that_directory_on_every_node(cluster):
     sources = sorted(p.name for p in Path(info["dirs"][0]).iterdir())
     assert sorted(str(p.relative_to(gathered)) for p in gathered.glob("*/*")) == [f"{n}/{s}" for n in names for s in sources]
     shutil.rmtree(gathered)
+
+
+def test_importing_logconf_and_its_command_line_imports_no_ray_where_ray_is_installed():
+    """gather imports Ray only when it runs: `import logconf` and the CLI stay as light as before."""
+    probe = "import sys, logconf, logconf.cli, logconf.gather; print(sorted(m for m in ('ray', 'vllm') if m in sys.modules))"
+    done = subprocess.run(
+        [str(vllm_python("0.32.0")), "-c", probe],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
