@@ -126,8 +126,10 @@ def test_a_node_file_replaced_since_the_last_copy_is_copied_anew(tmp_path):
     [
         ([NodeInfo("a" * 56, "gpu-1", "10.0.0.1"), NodeInfo("b" * 56, "gpu-2", "10.0.0.2")], ["gpu-1", "gpu-2"]),
         ([NodeInfo("a" * 56, "pod", "10.0.0.1"), NodeInfo("b" * 56, "pod", "10.0.0.2")], ["pod-10.0.0.1", "pod-10.0.0.2"]),
-        ([NodeInfo("0123abcd" + "a" * 48, "vm", "127.0.0.1"), NodeInfo("89efcdab" + "b" * 48, "vm", "127.0.0.1")],
-         ["vm-0123abcd", "vm-89efcdab"]),
+        (
+            [NodeInfo("0123abcd" + "a" * 48, "vm", "127.0.0.1"), NodeInfo("89efcdab" + "b" * 48, "vm", "127.0.0.1")],
+            ["vm-0123abcd", "vm-89efcdab"],
+        ),
         ([NodeInfo("c" * 56, "a/b c", "::1")], ["a_b_c"]),
     ],
     ids=["host names", "shared host name", "shared host and IP", "unsafe characters"],
