@@ -252,10 +252,17 @@ def _node_stream(path: str, offset: int, tail: bytes, end: int, chunk: int) -> I
 
 
 def _connect(address: str | None) -> Any:
-    import ray
-
+    """Return the ``ray`` module, connected to the cluster at ``address`` (or already connected)."""
+    try:
+        import ray
+    except ImportError as exc:
+        problem = f"gather runs through Ray, which this Python cannot import ({exc}); run it beside the job's Ray"
+        raise LogDirError(problem) from None
     if not ray.is_initialized():
-        ray.init(address=address or "auto", logging_level="WARNING", log_to_driver=False)
+        try:
+            ray.init(address=address or "auto", logging_level="WARNING", log_to_driver=False)
+        except ConnectionError as exc:
+            raise LogDirError(f"no Ray cluster to gather from at {address or 'auto'}: {exc}") from None
     return ray
 
 
@@ -302,6 +309,8 @@ def gather(
     """
     if chunk < 1:
         raise LogDirError(f"--chunk-mib: must be positive, got {chunk} bytes")
+    if os.path.exists(dest) and not os.path.isdir(dest):
+        raise LogDirError(f"{dest}: not a directory (gather writes DEST/<node>/<file>)")
     ray = _connect(address)
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -224,3 +224,27 @@ def test_tail_reads_a_gathered_directory_and_follows_a_node_that_arrives_later(g
         seen += reader.until(lambda got: len(got) >= 1)
     shown = [(line.split()[1], line.rsplit(": ", 1)[1]) for line in seen]
     assert shown == [("node-a/skyrl_rank_0.jsonl", "t5"), ("node-c/vllm_rank_3.log", "c10")]
+
+
+def test_gather_refuses_a_dest_that_is_a_file_and_a_chunk_size_below_one_byte_before_it_connects(tmp_path):
+    (tmp_path / "dest").write_text("")
+    done = _cli("gather", str(tmp_path / "dest"))
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"logconf gather: {tmp_path / 'dest'}: not a directory (gather writes DEST/<node>/<file>)\n",
+    )
+    done = _cli("gather", str(tmp_path / "new"), "--chunk-mib", "0")
+    assert (done.returncode, done.stderr) == (2, "logconf gather: --chunk-mib: must be positive, got 0 bytes\n")
+    assert not (tmp_path / "new").exists()
+
+
+def test_gather_without_ray_says_so_in_one_line():
+    """The dev environment has no Ray: gather names what it needs instead of a traceback."""
+    done = _cli("gather", "never-made")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "logconf gather: gather runs through Ray, which this Python cannot import (No module named 'ray'); "
+        "run it beside the job's Ray\n"
+    )
+    assert not os.path.exists(REPO / "never-made")
