@@ -71,7 +71,8 @@ def _gather(args: argparse.Namespace) -> int:
     for node, info in result.nodes.items():
         print(f"{node}: {len(info['files'])} files from {info['dir']} (node {info['node_id'][:8]}, {info['ip']})")
     if result.worker_peak_rss_kib:
-        print(f"peak RSS of the node readers: {result.worker_peak_rss_kib / 1024:.0f} MiB")
+        private = result.worker_peak_anon_kib / 1024
+        print(f"peak RSS of the node readers: {result.worker_peak_rss_kib / 1024:.0f} MiB ({private:.0f} MiB private)")
     print(f"{result.copied} bytes copied into {result.dest}")
     return 0
 

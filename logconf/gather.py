@@ -39,6 +39,7 @@ __all__ = [
     "copy_file",
     "gather",
     "list_rank_files",
+    "memory_kib",
     "node_names",
     "read_chunks",
     "resume_check",
@@ -74,6 +75,7 @@ class FileCopy:
     copied: int = 0
     restarted: bool = False
     peak_rss_kib: int = 0  # the node worker's peak RSS, as it reported at the end of the stream
+    peak_anon_kib: int = 0  # the private part of it, the most seen after any chunk
 
 
 @dataclass
@@ -84,6 +86,7 @@ class GatherResult:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     copies: list[FileCopy] = field(default_factory=list)
     worker_peak_rss_kib: int = 0
+    worker_peak_anon_kib: int = 0
 
     @property
     def copied(self) -> int:
@@ -213,7 +216,7 @@ def write_copy(target: str, size: int, values: Iterable[Any], done: FileCopy) ->
                 out.write(value)
                 done.copied += len(value)
             else:
-                done.peak_rss_kib = int(value["peak_rss_kib"])
+                done.peak_rss_kib, done.peak_anon_kib = int(value["peak_rss_kib"]), int(value["peak_anon_kib"])
     return done
 
 
@@ -232,10 +235,22 @@ def _values(ray: Any, refs: Iterable[Any]) -> Iterator[Any]:
         yield value
 
 
-def _peak_rss_kib() -> int:
-    import resource
+def memory_kib(pid: int | str = "self") -> tuple[int, int]:
+    """Return a process's peak RSS and its private (anonymous) RSS now, in KiB ((0, 0) if unreadable).
 
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    RSS also counts the object-store pages a Ray process has mapped; the private part is what
+    the process itself holds.
+    """
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as file:
+            for line in file:
+                key, _, value = line.partition(":")
+                if key in ("VmHWM", "RssAnon"):
+                    fields[key] = int(value.split()[0])
+    except (OSError, ValueError):
+        return 0, 0
+    return fields.get("VmHWM", 0), fields.get("RssAnon", 0)
 
 
 def _node_listing(directory: str | None) -> dict[str, Any]:
@@ -246,9 +261,12 @@ def _node_listing(directory: str | None) -> dict[str, Any]:
 
 
 def _node_stream(path: str, offset: int, tail: bytes, end: int, chunk: int) -> Iterator[Any]:
-    """Run on a node: read_chunks, then this worker's peak RSS in KiB."""
-    yield from read_chunks(path, offset, tail, end, chunk)
-    yield {"peak_rss_kib": _peak_rss_kib()}
+    """Run on a node: read_chunks, then this worker's peak RSS and peak private RSS (seen at each chunk) in KiB."""
+    anon = 0
+    for value in read_chunks(path, offset, tail, end, chunk):
+        yield value
+        anon = max(anon, memory_kib()[1])
+    yield {"peak_rss_kib": memory_kib()[0], "peak_anon_kib": anon}
 
 
 def _connect(address: str | None) -> Any:
@@ -349,6 +367,7 @@ def gather(
         refs = stream.options(**pinned(node)).remote(os.path.join(where, file["name"]), size, tail, file["end"], chunk)
         done = write_copy(target, size, _values(ray, refs), FileCopy(name, file["name"], file["end"]))
         result.worker_peak_rss_kib = max(result.worker_peak_rss_kib, done.peak_rss_kib)
+        result.worker_peak_anon_kib = max(result.worker_peak_anon_kib, done.peak_anon_kib)
         if progress is not None:
             progress(done)
         return done
