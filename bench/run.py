@@ -289,6 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--engine-reps", type=int, default=3)
     parser.add_argument("--merge-size", default=None, help="input of the merge memory bound, e.g. 256M (default 2G)")
+    parser.add_argument(
+        "--gather-size", default=None, help="logs spread over the two nodes of the gather benchmark, e.g. 256M (default 2G)"
+    )
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args(argv)
     if args.reps < 5:
@@ -314,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.add("## 5. vLLM engine start-up", "", "Skipped: pass --vllm-python and --model.", "")
         sys.path.insert(0, str(BENCH))
         import capture_bench
+        import gather_bench
         import merge_bench
 
         merge_size = merge_bench.parse_size(args.merge_size) if args.merge_size else None
@@ -321,6 +325,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("6. Merge: memory bound and speed", lambda: report.add(merge_bench.measure(str(work), merge_size), "")),
             ("7. Stdio tee: cost per MB", lambda: report.add(capture_bench.measure(str(work)), "")),
         ]
+        if args.vllm_python:
+            gather_size = merge_bench.parse_size(args.gather_size) if args.gather_size else None
+            sections.append(
+                (
+                    "8. Gather: two nodes",
+                    lambda: report.add(gather_bench.measure(str(work), args.vllm_python, gather_size), ""),
+                )
+            )
+        else:
+            report.add("## 8. Gather: two nodes", "", "Skipped: pass --vllm-python (an environment with Ray).", "")
         for title, section in sections:
             try:
                 section()

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from logconf.config import check, load, skyrl_config_path, vllm_config_path
 from logconf.errors import ConfigError
+from logconf.gather import FileCopy
 from logconf.logfiles import Entry, LogDirError
 from logconf.merge import EntryFilter, merge_files, render, render_json
-from logconf.summary import PROBLEMS, summarise, summary_json, summary_table, too_long_notes
+from logconf.summary import PROBLEMS, node_tables, summarise, summary_json, summary_table, too_long_notes
 from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
@@ -39,6 +40,10 @@ def _summary(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2))
     else:
         print(summary_table(summaries))
+        nodes = node_tables(summaries)
+        if nodes:
+            print()
+            print(nodes)
         for note in too_long_notes(summaries):
             print(note)
         totals = document["totals"]
@@ -46,6 +51,30 @@ def _summary(args: argparse.Namespace) -> int:
         verdict = "ok" if document["ok"] else "PROBLEMS: " + ", ".join(f"{v} {k}" for k, v in bad.items())
         print(f"{totals['files']} files, {totals['records']} records, {totals['lines']} lines: {verdict}")
     return 0 if document["ok"] else 1
+
+
+def _gather(args: argparse.Namespace) -> int:
+    from logconf.gather import gather  # imports Ray when it runs, never at `import logconf`
+
+    def report(copy: FileCopy) -> None:
+        again = " (the node's file was replaced: copied anew)" if copy.restarted else ""
+        print(f"{copy.node}/{copy.name}: {copy.copied} bytes copied, {copy.end} in all{again}", flush=True)
+
+    result = gather(
+        args.dest,
+        address=args.address,
+        directory=args.dir,
+        chunk=int(args.chunk_mib * (1 << 20)),
+        jobs=args.jobs,
+        progress=None if args.quiet else report,
+    )
+    for node, info in result.nodes.items():
+        print(f"{node}: {len(info['files'])} files from {info['dir']} (node {info['node_id'][:8]}, {info['ip']})")
+    if result.worker_peak_rss_kib:
+        private = result.worker_peak_anon_kib / 1024
+        print(f"peak RSS of the node readers: {result.worker_peak_rss_kib / 1024:.0f} MiB ({private:.0f} MiB private)")
+    print(f"{result.copied} bytes copied into {result.dest}")
+    return 0
 
 
 def _filter(args: argparse.Namespace) -> EntryFilter:
@@ -174,6 +203,26 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between polls with -f (default 0.2)")
     _add_filters(tail, times=False)
     tail.set_defaults(run=_tail)
+
+    gatherer = commands.add_parser(
+        "gather",
+        help="copy every Ray node's rank files into DEST/<node>/, through Ray; run it again to bring the copies up to date",
+        description="Connect to the running Ray cluster, run a task pinned to each alive node that lists the rank "
+        "files in that node's directory (--dir, else the LOGCONF_DIR its raylet was started with, else /tmp/logconf), "
+        "and stream each file back in chunks into DEST/<node>/<file>. <node> is the node's host name, or host name "
+        "and IP (or short node id) where nodes share one. Files are copied up to their last whole line; running "
+        "gather again continues each copy where it ended. summary, merge and tail read DEST as one run.",
+        epilog="examples:\n  logconf gather run42-logs && logconf summary run42-logs\n"
+        "  logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
+        formatter_class=raw,
+    )
+    gatherer.add_argument("dest", metavar="DEST", help="directory to gather into (created if missing)")
+    gatherer.add_argument("--address", help="the Ray cluster's address (default: auto, as ray.init finds it)")
+    gatherer.add_argument("--dir", help="the rank-file directory on every node (default: each node's own LOGCONF_DIR)")
+    gatherer.add_argument("--chunk-mib", type=float, default=8, metavar="MIB", help="size of one streamed chunk (default 8)")
+    gatherer.add_argument("--jobs", type=int, default=4, metavar="N", help="files copied at once (default 4)")
+    gatherer.add_argument("-q", "--quiet", action="store_true", help="print only the per-node lines and the total")
+    gatherer.set_defaults(run=_gather)
     return parser
 
 

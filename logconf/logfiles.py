@@ -28,10 +28,13 @@ __all__ = [
     "LogDirError",
     "RankName",
     "TooLong",
+    "file_label",
     "iter_entries",
     "natural_key",
+    "node_of",
     "rank_files",
     "rank_name",
+    "rank_names",
     "subsystem_of",
     "time_key",
 ]
@@ -101,6 +104,8 @@ def natural_key(name: str) -> tuple[Any, ...]:
 def rank_files(path: str) -> list[str]:
     """Return the rank files in directory ``path`` (or ``path`` itself, if a file), in natural order.
 
+    A directory that holds no rank files itself but has subdirectories that do (the layout
+    ``logconf gather`` writes: one subdirectory per node) gives those, ordered by node, then name.
     Raises LogDirError for a missing path, an empty directory, a directory without rank files,
     and a file whose first line is not a logconf record.
     """
@@ -115,13 +120,52 @@ def rank_files(path: str) -> list[str]:
     names = os.listdir(path)
     if not names:
         raise LogDirError(f"{path}: empty directory; expected vllm_rank_N.log or skyrl_rank_N.log files")
-    ranked = sorted((n for n in names if subsystem_of(n) and os.path.isfile(os.path.join(path, n))), key=natural_key)
+    ranked = rank_names(path)
     if not ranked:
         raise LogDirError(
             f"{path}: no logconf rank files among its {len(names)} entries; "
-            "expected vllm_rank_N.log/.jsonl or skyrl_rank_N.log/.jsonl"
+            "expected vllm_rank_N.log/.jsonl or skyrl_rank_N.log/.jsonl (or NODE/vllm_rank_N.log from logconf gather)"
         )
     return [os.path.join(path, n) for n in ranked]
+
+
+def _ranked_in(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted((n for n in names if subsystem_of(n) and os.path.isfile(os.path.join(directory, n))), key=natural_key)
+
+
+def rank_names(directory: str) -> list[str]:
+    """Return the rank files of ``directory`` as names relative to it, in natural order ([] if none).
+
+    A run's directory holds them itself (``vllm_rank_0.log``). A gathered directory holds them
+    one level down, one subdirectory per node (``node-a/vllm_rank_0.log``); it is read as such
+    only when it holds no rank file itself.
+    """
+    own = _ranked_in(directory)
+    if own:
+        return own
+    try:
+        subdirectories = [n for n in os.listdir(directory) if os.path.isdir(os.path.join(directory, n))]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    nodes = sorted(subdirectories, key=natural_key)
+    return [f"{node}/{name}" for node in nodes for name in _ranked_in(os.path.join(directory, node))]
+
+
+def file_label(path: str, root: str | None = None) -> str:
+    """Name a rank file as the tools show it: its path under ``root`` (``node/file`` in a gathered
+    directory), or its base name when ``root`` is None or the file itself."""
+    if root is None or not os.path.isdir(root):
+        return os.path.basename(path)
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def node_of(label: str) -> str | None:
+    """Return the node part of a label (``node-a`` of ``node-a/vllm_rank_0.log``), or None."""
+    return label.rpartition("/")[0] or None
 
 
 def _looks_like_log(path: str) -> bool:
@@ -223,7 +267,7 @@ class Entry:
     time: str  # canonical UTC time; a bad line takes the time of the record before it
     order: int  # the file's place in the natural order of names
     position: int  # the entry's index within its file
-    file: str  # the file's base name
+    file: str  # the file's base name, or node/name in a gathered directory
     kind: str  # RECORD, UNPARSABLE, TORN or TOO_LONG
     record: dict[str, Any] | None
     lines: list[str] = field(default_factory=list)  # the raw lines, without newlines (TOO_LONG: the head)
@@ -243,8 +287,8 @@ class Entry:
 class EntryReader:
     """Turn one file's lines, fed in order, into entries; a text record waits for its continuation lines."""
 
-    def __init__(self, path: str, order: int = 0) -> None:
-        self.file = os.path.basename(path)
+    def __init__(self, path: str, order: int = 0, label: str | None = None) -> None:
+        self.file = label or os.path.basename(path)
         self.json_file = self.file.endswith(".jsonl")
         self.order = order
         self.position = 0
@@ -302,7 +346,7 @@ class EntryReader:
         return pending
 
 
-def iter_entries(path: str, order: int = 0) -> Iterator[Entry]:
+def iter_entries(path: str, order: int = 0, label: str | None = None) -> Iterator[Entry]:
     """Yield the entries of one rank file in file order, holding one record in memory at a time.
 
     In a text file, lines after a record that are not records themselves belong to it (a
@@ -312,7 +356,7 @@ def iter_entries(path: str, order: int = 0) -> Iterator[Entry]:
     with a record's time stamp but is not a record (the head of a write cut short) come out as
     TORN; a line over LINE_LIMIT bytes comes out as TOO_LONG, and only its first bytes are kept.
     """
-    reader, lines = EntryReader(path, order), LineReader()
+    reader, lines = EntryReader(path, order, label), LineReader()
     feed, too_long = reader.feed, reader.too_long
     with open(path, "rb") as file:
         for line in lines.read(file):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
-from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, iter_entries, rank_files, time_key
+from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, file_label, iter_entries, rank_files, time_key
 from logconf.records import level_number
 
 __all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json", "too_long_note"]
@@ -24,14 +24,17 @@ __all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json
 _KEY = attrgetter("time", "order", "position")
 
 
-def merge_entries(paths: Iterable[str]) -> Iterator[Entry]:
-    """Yield the entries of every file in ``paths`` as one timeline (time, file order, position)."""
-    return heapq.merge(*(iter_entries(path, order) for order, path in enumerate(paths)), key=_KEY)
+def merge_entries(paths: Iterable[str], root: str | None = None) -> Iterator[Entry]:
+    """Yield the entries of every file in ``paths`` as one timeline (time, file order, position).
+
+    Each entry's file is its path under ``root`` (``node/name`` in a gathered directory), or its base name.
+    """
+    return heapq.merge(*(iter_entries(path, order, file_label(path, root)) for order, path in enumerate(paths)), key=_KEY)
 
 
 def merge_files(directory: str) -> Iterator[Entry]:
     """Yield the entries of every rank file in ``directory`` (or the one file) as one timeline."""
-    return merge_entries(rank_files(directory))
+    return merge_entries(rank_files(directory), directory)
 
 
 def _level_number(name: str) -> int:

@@ -10,7 +10,9 @@ its version; keys are only ever added)::
                 "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
                 "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
-                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null}, ...]}
+                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null, "node": null}, ...],
+     "nodes": {"node-a": {<the totals' keys>}, ...},
+     "ranks": {"vllm_rank_0.log": {"nodes": ["node-a", ...], <the totals' keys>}, ...}}
 
 ``foreign`` counts records whose logger belongs to the other subsystem, by its exact name or a
 parent's (``skyrl_train``, ``skyrl``, ``harbor``, ``examples`` in a ``vllm_rank_*`` file;
@@ -23,6 +25,11 @@ lines that start with a record's time stamp but are not records (the head of a w
 ``too_long`` counts lines over LINE_LIMIT bytes (1 MiB), which are passed over and never held
 whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.
+
+In a directory that ``logconf gather`` filled (one subdirectory per node), ``file`` is
+``node/name``, ``node`` names the node, ``nodes`` totals each node and ``ranks`` totals each rank
+file's name across the nodes that hold it; in a run's own directory ``node`` is null and
+``nodes`` and ``ranks`` are empty.
 """
 
 from __future__ import annotations
@@ -40,7 +47,10 @@ from logconf.logfiles import (
     TORN,
     TRAINER_LOGGERS,
     VLLM_LOGGERS,
+    file_label,
     iter_entries,
+    natural_key,
+    node_of,
     rank_files,
     rank_name,
     subsystem_of,
@@ -50,6 +60,9 @@ __all__ = [
     "PROBLEMS",
     "SCHEMA",
     "FileSummary",
+    "by_node",
+    "by_rank",
+    "node_tables",
     "subsystem_of",
     "summarise",
     "summarise_file",
@@ -92,17 +105,27 @@ class FileSummary:
     last: str = ""
 
     @property
+    def name(self) -> str:
+        """The file's own name, without its node."""
+        return self.file.rpartition("/")[2]
+
+    @property
+    def node(self) -> str | None:
+        """The node's subdirectory in a gathered directory (``logconf gather``), else None."""
+        return node_of(self.file)
+
+    @property
     def subsystem(self) -> str | None:
-        return subsystem_of(self.file)
+        return subsystem_of(self.name)
 
     @property
     def rank(self) -> str | None:
-        return _rank_of(self.file)
+        return _rank_of(self.name)
 
     @property
     def host(self) -> str | None:
         """The host that wrote a per-host file (``vllm_rank_0@node1.log``); None for a plain rank file."""
-        parts = rank_name(self.file)
+        parts = rank_name(self.name)
         return parts.host if parts else None
 
     @property
@@ -141,17 +164,21 @@ class FileSummary:
             "too_long": self.too_long,
             "too_long_lines": self.too_long_lines,
             "host": self.host,
+            "node": self.node,
         }
 
 
-def summarise_file(path: str) -> FileSummary:
-    """Count one rank file's lines, records, processes, loggers, levels and misplaced or bad lines."""
+def summarise_file(path: str, label: str | None = None) -> FileSummary:
+    """Count one rank file's lines, records, processes, loggers, levels and misplaced or bad lines.
+
+    ``label`` names the file in the summary (``node/file`` in a gathered directory).
+    """
     name = os.path.basename(path)
     subsystem = subsystem_of(name)
     foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(subsystem or "", ())
     rank = _rank_of(name)
-    summary = FileSummary(name, bytes=os.path.getsize(path))
-    for entry in iter_entries(path):
+    summary = FileSummary(label or name, bytes=os.path.getsize(path))
+    for entry in iter_entries(path, 0, label):
         summary.lines += len(entry.lines)
         record = entry.record
         if entry.kind != RECORD or record is None:
@@ -180,21 +207,52 @@ def summarise_file(path: str) -> FileSummary:
 
 
 def summarise(directory: str) -> list[FileSummary]:
-    """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10)."""
-    return [summarise_file(path) for path in rank_files(directory)]
+    """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10).
+
+    In a gathered directory the files are ordered by node, then name, and named ``node/file``.
+    """
+    return [summarise_file(path, file_label(path, directory)) for path in rank_files(directory)]
+
+
+def _totals(summaries: list[FileSummary]) -> dict[str, int]:
+    totals = {"files": len(summaries)}
+    for key in ("lines", "bytes", "records", *PROBLEMS):
+        totals[key] = sum(getattr(s, key) for s in summaries)
+    return totals
+
+
+def by_node(summaries: list[FileSummary]) -> dict[str, dict[str, int]]:
+    """Totals per node of a gathered directory, in the summaries' order ({} for a run's own directory)."""
+    nodes: dict[str, list[FileSummary]] = {}
+    for s in summaries:
+        if s.node is not None:
+            nodes.setdefault(s.node, []).append(s)
+    return {node: _totals(group) for node, group in nodes.items()}
+
+
+def by_rank(summaries: list[FileSummary]) -> dict[str, dict[str, Any]]:
+    """Totals per rank file name across nodes (``vllm_rank_0.log``: which nodes hold it, and its counts)."""
+    ranks: dict[str, list[FileSummary]] = {}
+    for s in summaries:
+        ranks.setdefault(s.name, []).append(s)
+    rows: dict[str, dict[str, Any]] = {}
+    for name, group in sorted(ranks.items(), key=lambda kv: natural_key(kv[0])):
+        rows[name] = {"nodes": [s.node for s in group if s.node is not None]}
+        rows[name].update(_totals(group))
+    return rows
 
 
 def summary_json(directory: str, summaries: list[FileSummary]) -> dict[str, Any]:
     """Return the ``--json`` document for ``summaries`` (see the module docstring)."""
-    totals = {"files": len(summaries)}
-    for key in ("lines", "bytes", "records", *PROBLEMS):
-        totals[key] = sum(getattr(s, key) for s in summaries)
+    gathered = any(s.node is not None for s in summaries)
     return {
         "schema": SCHEMA,
         "directory": os.path.abspath(directory),
         "ok": not any(s.problems for s in summaries),
-        "totals": totals,
+        "totals": _totals(summaries),
         "files": [s.as_dict() for s in summaries],
+        "nodes": by_node(summaries),
+        "ranks": by_rank(summaries) if gathered else {},
     }
 
 
@@ -219,6 +277,22 @@ def summary_table(summaries: list[FileSummary]) -> str:
             f"| {s.file} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
             f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} | {s.too_long} |"
         )
+    return "\n".join(rows)
+
+
+def node_tables(summaries: list[FileSummary]) -> str:
+    """Per node and per rank file across nodes, as two Markdown tables ("" for a run's own directory)."""
+    nodes = by_node(summaries)
+    if not nodes:
+        return ""
+    problems = " | ".join(k.replace("_", " ") for k in PROBLEMS)
+    rows = [f"| node | files | records | lines | bytes | {problems} |", "|---|" + "---:|" * (4 + len(PROBLEMS))]
+    for node, t in nodes.items():
+        counts = " | ".join(str(t[k]) for k in PROBLEMS)
+        rows.append(f"| {node} | {t['files']} | {t['records']} | {t['lines']} | {t['bytes']} | {counts} |")
+    rows += ["", "| rank file | nodes | records | lines | bytes |", "|---|---|---:|---:|---:|"]
+    for name, r in by_rank(summaries).items():
+        rows.append(f"| {name} | {', '.join(r['nodes'])} | {r['records']} | {r['lines']} | {r['bytes']} |")
     return "\n".join(rows)
 
 

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
-from logconf.logfiles import Entry, EntryReader, LineReader, LogDirError, natural_key, rank_files, subsystem_of
+from logconf.logfiles import Entry, EntryReader, LineReader, LogDirError, natural_key, rank_files, rank_names
 from logconf.merge import _KEY, merge_entries
 
 __all__ = ["Follower", "follow", "last_entries"]
@@ -26,11 +26,11 @@ __all__ = ["Follower", "follow", "last_entries"]
 class _Stream:
     """One open file of a Follower: where reading stopped, its unfinished line, its pending record."""
 
-    def __init__(self, path: str, order: int, file: BinaryIO) -> None:
+    def __init__(self, path: str, order: int, file: BinaryIO, label: str | None = None) -> None:
         self.file = file
         info = os.fstat(file.fileno())
         self.identity = (info.st_dev, info.st_ino)
-        self.reader = EntryReader(path, order)
+        self.reader = EntryReader(path, order, label)
         self.lines = LineReader()
         self.quiet_since = time.monotonic()
 
@@ -40,7 +40,7 @@ class _Stream:
         if os.fstat(self.file.fileno()).st_size < start:  # truncated in place (copytruncate)
             yield from self.finish()
             self.file.seek(0)
-            self.reader, start = EntryReader(self.reader.file, self.reader.order), 0
+            self.reader, start = EntryReader(self.reader.file, self.reader.order, self.reader.file), 0
         for line in self.lines.read(self.file):
             done = self.reader.take(line)
             if done is not None:
@@ -73,8 +73,9 @@ class Follower:
     LINE_LIMIT bytes; a longer one is reported as TOO_LONG once its newline arrives.
     """
 
-    def __init__(self, path: str, order: int, offset: int = 0, linger_s: float = 5.0) -> None:
+    def __init__(self, path: str, order: int, offset: int = 0, linger_s: float = 5.0, label: str | None = None) -> None:
         self.path = path
+        self.label = label  # the file as entries name it (node/name in a gathered directory)
         self._order = order
         self.offset = offset  # where to start reading the first file this follower opens
         self.linger_s = linger_s
@@ -130,7 +131,7 @@ class Follower:
             file = open(self.path, "rb")  # kept open across polls: close() closes it
         except FileNotFoundError:
             return None
-        stream = _Stream(self.path, self._order, file)
+        stream = _Stream(self.path, self._order, file, self.label)
         if current is not None and stream.identity == current.identity:
             file.close()
             return None
@@ -153,7 +154,7 @@ class Follower:
 
 def last_entries(directory: str, count: int, keep: Callable[[Entry], bool]) -> list[Entry]:
     """Return the last ``count`` entries of the merged timeline that ``keep`` accepts (bounded memory)."""
-    return list(collections.deque((e for e in merge_entries(rank_files(directory)) if keep(e)), maxlen=count))
+    return list(collections.deque((e for e in merge_entries(rank_files(directory), directory) if keep(e)), maxlen=count))
 
 
 def follow(
@@ -166,20 +167,19 @@ def follow(
 ) -> None:
     """Emit the last ``count`` entries, then, each ``interval`` seconds, the entries that arrived.
 
-    Files that appear later in ``directory`` are read from their start. Runs until ``stop()``.
+    Files that appear later in ``directory`` are read from their start. A gathered directory
+    (one subdirectory per node) is followed as such, and grows as ``logconf gather`` runs again.
+    Runs until ``stop()``.
     """
     if not os.path.isdir(directory):
         raise LogDirError(f"{directory}: not a directory (tail -f follows a run's directory)")
     followers: dict[str, Follower] = {}
 
     def discover() -> None:
-        try:
-            names = sorted((n for n in os.listdir(directory) if subsystem_of(n)), key=natural_key)
-        except FileNotFoundError:  # the run's directory was removed: keep waiting for it
-            return
+        names = rank_names(directory)  # [] while the run's directory is removed: keep waiting for it
         for name in names:
             if name not in followers:
-                followers[name] = Follower(os.path.join(directory, name), 0)
+                followers[name] = Follower(os.path.join(directory, name), 0, label=name)
         for order, name in enumerate(sorted(followers, key=natural_key)):
             followers[name].order = order
 

@@ -155,10 +155,16 @@ def leaky(subsystem: str, rank: str, names: tuple[str, ...]) -> None:
         log.info("from %s", name)
 
 
-def scripted(rank: str, fmt: str, script: tuple[tuple[int, str, str, str], ...]) -> None:
-    """Write ``(second, logger, level, message)`` records at fixed times; an ERROR carries a traceback."""
+def scripted(rank: str, fmt: str, script: tuple[tuple[int, str, str, str], ...], trainer: bool = False) -> None:
+    """Write ``(second, logger, level, message)`` records at fixed times; an ERROR carries a traceback.
+
+    Logging is set up as vLLM does it, or, with ``trainer``, as the trainer does (``logconf.apply()``).
+    """
     _setup(rank, fmt)
-    load_like_vllm()
+    if trainer:
+        logconf.apply()
+    else:
+        load_like_vllm()
     for second, name, level, message in script:
         exc_info = None
         if level == "ERROR":

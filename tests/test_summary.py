@@ -33,6 +33,7 @@ ROW_KEYS = [
     "too_long",
     "too_long_lines",
     "host",
+    "node",
 ]
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
@@ -63,7 +64,7 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
     assert document["directory"] == str(logdir)
     files = {f["file"]: f for f in document["files"]}
     assert list(files) == ["skyrl_rank_0.log", "vllm_rank_0.log", "vllm_rank_1.jsonl"]
-    assert list(document) == ["schema", "directory", "ok", "totals", "files"]
+    assert list(document) == ["schema", "directory", "ok", "totals", "files", "nodes", "ranks"]
     assert list(files["vllm_rank_0.log"]) == ROW_KEYS  # the documented schema; keys are only ever added
 
     text = files["vllm_rank_0.log"]

@@ -17,7 +17,7 @@ from logwriters import REPO, logconf_cli, run, scripted
 
 import logconf.cli
 
-COMMANDS = ["summary", "merge", "tail", "check", "path"]
+COMMANDS = ["summary", "merge", "tail", "check", "path", "gather"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,6 +34,11 @@ EXAMPLES = {
     "tail": ["logconf tail /tmp/logconf -n 20", "logconf tail -f /tmp/logconf --level WARNING"],
     "check": ["LOGCONF_RANK=3 python -m logconf check $(python -m logconf path vllm)"],
     "path": ["export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)"],
+    # Run on a real two-node Ray cluster by tests/real/test_real_multinode.py.
+    "gather": [
+        "logconf gather run42-logs && logconf summary run42-logs",
+        "logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
+    ],
 }
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 # A run the examples can be pointed at: (second, logger, level, message), written by ranks 0 (text) and 1 (JSON).
