@@ -354,12 +354,21 @@ def test_text_written_to_fd_2_right_before_abort_reaches_the_console_and_the_cop
     assert [text for _, _, text in stdio_lines(logdir)] == expected
 
 
-def test_a_line_written_right_before_os_exit_reaches_the_console_and_the_copy(logdir):
-    """os._exit() skips every clean-up: the line already written still reaches both."""
-    result = run_child("import os\nload_like_vllm()\nos.write(1, b'last words\\n')\nos._exit(3)", logdir)
+def test_lines_written_right_before_os_exit_reach_the_console_and_the_copy(logdir):
+    """os._exit() skips every clean-up: the lines already written (a final report) still reach both."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        os.write(1, b"".join(b"result row %d\\n" % i for i in range(5000)) + b"last words\\n")
+        os._exit(3)
+        """,
+        logdir,
+    )
+    expected = [*(f"result row {i}" for i in range(5000)), "last words"]
     assert result.returncode == 3
-    assert result.stdout == b"last words\n"
-    assert [text for _, _, text in stdio_lines(logdir)] == ["last words"]
+    assert result.stdout.decode().splitlines() == expected
+    assert [text for _, _, text in stdio_lines(logdir)] == expected
 
 
 def test_a_program_started_by_os_execv_keeps_writing_to_the_console_and_the_copy(logdir):
@@ -396,3 +405,25 @@ def test_a_subprocess_with_preexec_fn_writes_its_output_without_sigpipe(logdir):
     assert result.stdout == b"child out\nchild rc 0\n"
     assert result.stderr == b"child err\n"
     assert sorted(text for _, _, text in stdio_lines(logdir)) == ["child err", "child out", "child rc 0"]
+
+
+def test_the_tee_is_no_child_of_the_captured_process_and_outlives_a_ctrl_c_to_its_process_group(logdir):
+    """Ray and vLLM reap or kill their children: the tee is none of them, and SIGINT to the
+    writer's process group (a Ctrl-C) kills the writer but not the tee, which copies every line."""
+    command, environ = child_command(
+        """
+        import os, signal
+        load_like_vllm()
+        children = [open(f"/proc/self/task/{tid}/children").read().split() for tid in os.listdir("/proc/self/task")]
+        print("children:", sum(children, []), flush=True)
+        os.write(1, b"".join(b"line %d before the interrupt\\n" % i for i in range(20000)))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.killpg(0, signal.SIGINT)
+        """,
+        logdir,
+    )
+    result = subprocess.run(command, env=environ, cwd=REPO, capture_output=True, timeout=120, start_new_session=True)
+    expected = ["children: []", *(f"line {i} before the interrupt" for i in range(20000))]
+    assert result.returncode == -2, result.stderr
+    assert result.stdout.decode().splitlines() == expected
+    assert [text for _, _, text in stdio_lines(logdir)] == expected
