@@ -129,11 +129,9 @@ class Tee:
         self.pid = int(spec["pid"])
         self.prefix = self._prefix(spec["name"])
         self.redact = bool(spec["redact"])
-        self.sink: _StdioFile | None = None
-        try:
-            self.sink = _StdioFile(spec["path"], **spec.get("options", {}))
-        except Exception as exc:  # forward anyway: a pipe left without its reader would kill its writers
-            _tell(f"logconf: cannot write {spec['path']}: {exc}; raw lines are not copied\n")
+        self.path, self.options = str(spec["path"]), dict(spec.get("options", {}))
+        self.sink: _StdioFile | None = None  # opened at the first line: a silent process leaves no file
+        self.unwritable = False
         self.held: list[bytes] | None = None
         self.held_size = 0
         self.hold_until = 0.0
@@ -264,13 +262,22 @@ class Tee:
             if self.held_size >= _MAX_HELD:
                 self._release()
             return
+        self._append(data)
+
+    def _append(self, data: bytes) -> None:
+        if self.sink is None and not self.unwritable:
+            try:
+                self.sink = _StdioFile(self.path, **self.options)
+            except Exception as exc:  # forward anyway: a pipe left without its reader would kill its writers
+                self.unwritable = True
+                _tell(f"logconf: cannot write {self.path}: {exc}; raw lines are not copied\n")
         if self.sink is not None:
             self.sink.write_bytes(data)
 
     def _release(self) -> None:
         held, self.held, self.held_size = self.held, None, 0
-        if held and self.sink is not None:
-            self.sink.write_bytes(b"".join(held))
+        if held:
+            self._append(b"".join(held))
 
     # -- the control socket -------------------------------------------------------
 
@@ -291,8 +298,9 @@ class Tee:
             return
         verb, _, rest = message.partition(b" ")
         if verb == b"path":
+            self.path, self.unwritable = os.fsdecode(rest), False
             if self.sink is not None:
-                self.sink.move(os.fsdecode(rest))
+                self.sink.move(self.path)
             self._release()
             with contextlib.suppress(OSError):
                 self.control.send(b"ok")

@@ -427,3 +427,44 @@ def test_the_tee_is_no_child_of_the_captured_process_and_outlives_a_ctrl_c_to_it
     assert result.returncode == -2, result.stderr
     assert result.stdout.decode().splitlines() == expected
     assert [text for _, _, text in stdio_lines(logdir)] == expected
+
+
+def test_an_unranked_actors_lines_are_held_by_the_tee_and_written_to_the_rank_it_learns(logdir):
+    """An unranked Ray actor: raw lines wait in the tee and go to the rank that set_rank gives,
+    with every line written before set_rank returns, none in rank 0's copy."""
+    result = run_child(
+        """
+        from capture_helpers import pose_as_unranked_ray_actor
+        pose_as_unranked_ray_actor()
+        load_like_vllm()
+        print("while unranked", flush=True)
+        import logconf
+        logconf.set_rank(5)
+        print("ranked", flush=True)
+        """,
+        logdir,
+        LOGCONF_RANK_HOLD_S="60",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"while unranked\nranked\n"
+    assert [text for _, _, text in stdio_lines(logdir, "5")] == ["while unranked", "ranked"]
+    assert not (logdir / "vllm_rank_0.stdio.log").exists()
+
+
+def test_an_actor_that_dies_unranked_still_has_its_held_lines_written(logdir):
+    """The actor is killed (os._exit) before it learns a rank: the tee writes what it held to rank 0's copy."""
+    result = run_child(
+        """
+        import os
+        from capture_helpers import pose_as_unranked_ray_actor
+        pose_as_unranked_ray_actor()
+        load_like_vllm()
+        os.write(2, b"dying unranked\\n")
+        os._exit(1)
+        """,
+        logdir,
+        LOGCONF_RANK_HOLD_S="60",
+    )
+    assert result.returncode == 1
+    assert result.stderr == b"dying unranked\n"
+    assert [text for _, _, text in stdio_lines(logdir)] == ["dying unranked"]
