@@ -314,7 +314,7 @@ def _inherited_original(fd: int) -> int | None:
         if name != str(fd) or inode != str(info.st_ino):
             continue
         if int(owner) == os.getpid():
-            return None
+            return -1  # this process exec-ed a new program: its tee still reads this pipe, under this pid
         return _reopen(int(owner), int(original))
     return None
 

@@ -390,6 +390,25 @@ def test_a_program_started_by_os_execv_keeps_writing_to_the_console_and_the_copy
     assert len({pid for _, pid, _ in lines}) == 1  # exec keeps the pid, and so the prefix
 
 
+def test_a_python_started_by_os_execv_that_applies_the_config_again_is_copied_once(logdir):
+    """exec keeps the pid and the pipes: the new image finds its own tee still reading and adds none."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        print("before exec", flush=True)
+        code = "from helpers import load_like_vllm; load_like_vllm(); print('after exec', flush=True)"
+        os.execv(sys.executable, [sys.executable, "-c", code])
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"before exec\nafter exec\n"
+    lines = stdio_lines(logdir)
+    assert [text for _, _, text in lines] == ["before exec", "after exec"]
+    assert len({pid for _, pid, _ in lines}) == 1
+
+
 def test_a_subprocess_with_preexec_fn_writes_its_output_without_sigpipe(logdir):
     """subprocess.run(..., preexec_fn=...) forks in Python: the child's fds 1 and 2 still have a reader."""
     result = run_child(
