@@ -85,6 +85,7 @@ def _case(
         done = subprocess.run(
             [sys.executable, "-c", _CHILD, str(megabytes), str(line_size)],
             env=_env(workdir, index, capture, redact, repo),
+            cwd=workdir,  # not a checkout: `-c` puts the working directory first on sys.path
             stdout=out,
             stderr=subprocess.PIPE,
             check=True,
@@ -102,6 +103,7 @@ def _start(workdir: Path, capture: bool, index: int, repo: Path = REPO) -> dict[
     done = subprocess.run(
         [sys.executable, "-c", _START],
         env=_env(workdir, index, capture, "1", repo),
+        cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         check=True,

@@ -110,7 +110,7 @@ class StdioTee:
             "streams": [[fd, pipes[fd][0], originals[fd]] for fd in pipes],
         }
         try:
-            _spawn(spec, [theirs.fileno(), *(r for r, _ in pipes.values()), *originals.values()], originals.get(2))
+            starter = _spawn(spec, [theirs.fileno(), *(r for r, _ in pipes.values()), *originals.values()], originals.get(2))
         except BaseException:
             ours.close()
             for pair in pipes.values():
@@ -130,10 +130,28 @@ class StdioTee:
             os.close(write_end)
         self.mark()
         follow_rank(self)
+        # The starter forks the tee and exits within milliseconds; reap it without making the
+        # process wait (the tee's own start, ~50 ms, overlaps with whatever the process does next).
+        threading.Thread(target=self._reap, args=(starter,), name="logconf-tee-starter", daemon=True).start()
         if self.hold_s > 0:
             timer = threading.Timer(self.hold_s, self.retarget, kwargs={"release": True})
             timer.daemon, timer.name = True, "logconf-stdio-hold"
             timer.start()
+
+    def _reap(self, starter: subprocess.Popen) -> None:
+        if starter.wait() == 0:
+            return
+        # No tee was forked: give fds 1 and 2 their destinations back before anyone writes into a
+        # pipe that nobody reads.
+        with self.lock:
+            if self.pid != os.getpid() or self.closed:
+                return
+            self.closed = True
+            for s in self.streams:
+                with contextlib.suppress(OSError):
+                    if os.fstat(s.fd).st_ino == s.inode:
+                        os.dup2(s.original, s.fd)
+        _tell(f"logconf: stdio is not captured: the stdio tee's starter exited with {starter.returncode}\n")
 
     def _send(self, message: bytes, fds: list[int] | None = None, reply: bytes = b"", wait_s: float = _REPLY_WAIT_S) -> bytes:
         """Send ``message``; wait ``wait_s`` at most for a reply that starts with ``reply``, if given."""
@@ -236,8 +254,8 @@ class StdioTee:
                 control.close()  # this process's descriptor only; the parent keeps its own
 
 
-def _spawn(spec: dict[str, Any], fds: list[int], stderr: int | None) -> None:
-    """Start the tee as no one's child: its first process forks and exits, and is reaped here."""
+def _spawn(spec: dict[str, Any], fds: list[int], stderr: int | None) -> subprocess.Popen:
+    """Start the tee as no one's child: the starter returned forks it and exits (reap the starter)."""
     import json
 
     if not sys.executable:
@@ -251,8 +269,7 @@ def _spawn(spec: dict[str, Any], fds: list[int], stderr: int | None) -> None:
         close_fds=True,
         start_new_session=True,  # a Ctrl-C to the job's process group does not reach the tee
     )
-    if starter.wait() != 0:
-        raise OSError(f"the stdio tee's starter exited with {starter.returncode}")
+    return starter
 
 
 def _boot() -> str:

@@ -427,14 +427,21 @@ def test_a_subprocess_with_preexec_fn_writes_its_output_without_sigpipe(logdir):
 
 
 def test_the_tee_is_no_child_of_the_captured_process_and_outlives_a_ctrl_c_to_its_process_group(logdir):
-    """Ray and vLLM reap or kill their children: the tee is none of them, and SIGINT to the
+    """Ray and vLLM reap or kill their children: the tee is none of them (its starter is gone
+    at once), and SIGINT to the
     writer's process group (a Ctrl-C) kills the writer but not the tee, which copies every line."""
     command, environ = child_command(
         """
-        import os, signal
+        import os, signal, time
         load_like_vllm()
-        children = [open(f"/proc/self/task/{tid}/children").read().split() for tid in os.listdir("/proc/self/task")]
-        print("children:", sum(children, []), flush=True)
+
+        def children():
+            return sum((open(f"/proc/self/task/{tid}/children").read().split() for tid in os.listdir("/proc/self/task")), [])
+
+        deadline = time.monotonic() + 30  # the tee's starter exits at once and is reaped by a thread
+        while children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("children:", children(), flush=True)
         os.write(1, b"".join(b"line %d before the interrupt\\n" % i for i in range(20000)))
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.killpg(0, signal.SIGINT)
