@@ -427,9 +427,9 @@ def test_a_subprocess_with_preexec_fn_writes_its_output_without_sigpipe(logdir):
 
 
 def test_the_tee_is_no_child_of_the_captured_process_and_outlives_a_ctrl_c_to_its_process_group(logdir):
-    """Ray and vLLM reap or kill their children: the tee is none of them (its starter is gone
-    at once), and SIGINT to the
-    writer's process group (a Ctrl-C) kills the writer but not the tee, which copies every line."""
+    """Ray and vLLM reap or kill their children: the tee is none of them (its starter is gone at
+    once), and SIGINT to the writer's process group (a Ctrl-C) kills the writer but not the tee,
+    which copies every line."""
     command, environ = child_command(
         """
         import os, signal, time
