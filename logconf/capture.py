@@ -93,7 +93,8 @@ class StdioTee:
         self.control: socket.socket | None = None
         self.closed = False
         self.lock = threading.Lock()  # one conversation with the tee at a time
-        self.helper_cpu_s: float | None = None  # the tee's CPU time, as it reported on close()
+        self.helper_cpu_s: float | None = None  # the tee's CPU time copying, as it reported on close()
+        self.helper_start_cpu_s: float | None = None  # and starting (interpreter and imports)
 
     def start(self, originals: dict[int, int]) -> None:
         """Start the tee on new pipes, then move them onto fds 1 and 2."""
@@ -240,7 +241,7 @@ class StdioTee:
                 os.dup2(s.original, s.fd)
         reply = self._send(b"close", reply=b"drained ", wait_s=wait_s)
         with contextlib.suppress(ValueError, IndexError):
-            self.helper_cpu_s = float(reply.split()[1])
+            self.helper_cpu_s, self.helper_start_cpu_s = (float(part) for part in reply.split()[1:3])
         with self.lock:
             control, self.control = self.control, None
         if control is not None:

@@ -20,7 +20,8 @@ The spec (JSON) names inherited descriptors: ``streams`` (pipe read end, origina
 - ``name <name>``: prefix the lines with ``<name>`` from now on.
 - ``stream`` with two descriptors (SCM_RIGHTS): a new pipe and destination for a descriptor
   that a framework moved (``dup2``); the old pipe is read to its end first.
-- ``close``: reply ``drained <cpu seconds>`` once every pipe has reached its end, then exit.
+- ``close``: reply ``drained <CPU s copying> <CPU s starting>`` once every pipe has reached its
+  end, then exit.
 
 Before acting on a message the tee reads every pipe as far as it goes, so bytes written before
 the message are copied (and forwarded) before any change it makes. It exits when every pipe has
@@ -107,6 +108,11 @@ class _StdioFile(RankFileHandler):
         _tell(f"logconf: writing {self.path} again; {dropped} blocks were dropped\n")
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _tell(message: str) -> None:
     with contextlib.suppress(OSError):
         os.write(2, message.encode("utf-8", "backslashreplace"))
@@ -145,6 +151,7 @@ class Tee:
         self.poller.register(self.control.fileno(), select.POLLIN)
         self.closing = False
         self.reported = False
+        self.start_cpu = _cpu_s()  # the interpreter's start and the imports, reported apart from the copying
 
     def _prefix(self, name: str) -> bytes:
         return f"{name}[{self.pid}] ".encode("utf-8", "backslashreplace")
@@ -316,10 +323,9 @@ class Tee:
 
     def _reply_drained(self) -> None:
         self.closing = False
-        usage = resource.getrusage(resource.RUSAGE_SELF)
         if self.control is not None:
             with contextlib.suppress(OSError):
-                self.control.send(b"drained %.6f" % (usage.ru_utime + usage.ru_stime))
+                self.control.send(b"drained %.6f %.6f" % (_cpu_s() - self.start_cpu, self.start_cpu))
             self.poller.unregister(self.control.fileno())
             self.control.close()
             self.control = None
