@@ -72,11 +72,12 @@ class _StdioFile(RankFileHandler):
     """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, raw bytes."""
 
     def __init__(self, path: str, **options: Any) -> None:
-        super().__init__(_literal(os.path.dirname(path)), _literal(os.path.basename(path)), **options)
+        # per_host 0: the captured process resolved the name, with its host if it takes one.
+        super().__init__(_literal(os.path.dirname(path)), _literal(os.path.basename(path)), per_host="0", **options)
 
     def move(self, path: str) -> None:
         """Copy to ``path`` from now on."""
-        self._plan.templates = {"directory": _literal(os.path.dirname(path)), "filename": _literal(os.path.basename(path))}
+        self._plan.templates.update(directory=_literal(os.path.dirname(path)), filename=_literal(os.path.basename(path)))
         try:
             self.retarget()
         except Exception:

@@ -492,3 +492,12 @@ def test_an_actor_that_dies_unranked_still_has_its_held_lines_written(logdir):
     assert result.returncode == 1
     assert result.stderr == b"dying unranked\n"
     assert [text for _, _, text in stdio_lines(logdir)] == ["dying unranked"]
+
+
+def test_a_per_host_copy_is_named_with_the_host_once(logdir):
+    """LOGCONF_PER_HOST=1: the tee writes the path the captured process resolved, ``@host`` and all."""
+    code = "load_like_vllm()\nprint('on node a', flush=True)"
+    result = run_child(code, logdir, LOGCONF_PER_HOST="1", LOGCONF_HOSTNAME="node-a")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in logdir.glob("*.stdio.log")) == ["vllm_rank_0@node-a.stdio.log"]
+    assert (logdir / "vllm_rank_0@node-a.stdio.log").read_text().endswith("] on node a\n")
