@@ -7,7 +7,7 @@ the original destinations, and appends a copy to the rank's ``.stdio.log``, each
 nor its life: after a crash, ``abort()``, ``os._exit()`` or ``exec`` it reads the pipes to their
 end, so every byte written reaches the console and the copy.
 
-It is started as ``python -I -S -c <boot> <spec>`` (no ``site``: no ``.pth`` start-up hooks,
+It is started as ``python -I -S -c <BOOT> <package root> <spec>`` (no ``site``: no ``.pth`` hooks,
 fast), forks at once and the first process exits, so the tee is no process's child to reap or
 to count as leaked; it runs in a session of its own and ignores SIGINT, so a Ctrl-C to the job
 does not stop it before it has drained. ``python -m logconf.tee <spec>`` runs it in the foreground.
