@@ -7,46 +7,50 @@ that applies it (engine actor, EngineCore, workers) runs it inside ``dictConfig`
   category, message) with the record's pathname and lineno set to where it was raised; the
   JSON routes ``py.warnings`` to the rank's vLLM file and console, so a warning is printed once,
   as a record, instead of as raw text on stderr.
-- ``stdio`` (``LOGCONF_CAPTURE_STDIO=1``): file descriptors 1 and 2 are replaced by pipes. A
-  daemon thread per descriptor passes every byte on to the original descriptor unchanged and
-  appends a copy to ``vllm_rank_<rank>.stdio.log``, each line prefixed ``process_name[pid]``,
-  so C-level writes (torch's ``[W ...]`` lines, tqdm bars, NCCL) are captured too.
+- ``stdio`` (``LOGCONF_CAPTURE_STDIO=1``): file descriptors 1 and 2 are replaced by pipes, read
+  by a tee process of their own (:mod:`logconf.tee`), which passes every byte on to the original
+  descriptor unchanged and appends a copy to ``vllm_rank_<rank>.stdio.log``, each line prefixed
+  ``process_name[pid]``, so C-level writes (torch's ``[W ...]`` lines, tqdm bars, NCCL) are
+  captured too. The tee needs nothing of this process: it reads the pipes to their end after a
+  crash, ``abort()``, ``os._exit()`` or ``exec``, and a C write that holds the GIL cannot block it.
 
-A child that inherits the pipes and applies the config again (vLLM's spawned EngineCore and
-workers) reopens the original destination through ``/proc/<owner>/fd`` and tees on its own,
-so its lines carry its own name and reach the console once. A fork child re-installs in
-``register_at_fork``. Any other child (a compiler, a shell) simply writes into the parent's
-pipe and is copied with the parent's prefix.
+This module is the captured process's side: it starts the tee, tells it the rank's file after
+``set_rank`` (and the end of a rank hold), hands it the new destination when a framework moves
+fd 1 or 2 (:func:`follow_redirect`), and gives children what they need. A child that inherits
+the pipes and applies the config again (vLLM's spawned EngineCore and workers) reopens the
+original destination through ``/proc/<owner>/fd`` and starts its own tee, so its lines carry its
+own name and reach the console once. A multiprocessing fork child starts its own tee too. Any
+other child (a compiler, a shell, an ``os.fork()`` or ``preexec_fn`` child, an exec-ed program)
+simply writes into the parent's pipes and is copied with the parent's prefix.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import faulthandler
 import fcntl
 import logging
 import os
-import select
+import socket
 import stat
+import subprocess
 import sys
 import threading
 import time
 import warnings as _warnings
 from typing import Any
 
-from logconf.handlers import RankFileHandler
-from logconf.redact import redact as _redact
+from logconf import raycontext
+from logconf.handlers import FilePlan, follow_rank
 from logconf.templating import switch
 
 __all__ = ["STDIO_ENV", "StdioTee", "capture_warnings", "follow_redirect", "install", "installed"]
 
 STDIO_ENV = "LOGCONF_CAPTURE_STDIO"
 _MARKER_ENV = "LOGCONF_STDIO_TEE"  # "<owner pid>:<fd>=<original fd>/<pipe inode>,..." for children
-_PIPE_SIZE = 1 << 20  # a C writer that holds the GIL can write this much before it blocks
-_CHUNK = 1 << 16
-_MAX_PENDING = 1 << 16  # a "line" longer than this is written in pieces
-_EXIT_WAIT_S = 1.0
+_PIPE_SIZE = 1 << 20  # what a writer can write before it waits for the tee (which starts in ~50 ms)
+_FILE_OPTIONS = ("file_mode", "dir_mode", "follow_symlinks", "reopen_check_s")  # what the tee's file takes
+_REPLY_WAIT_S = 5.0  # how long set_rank waits for the tee to take the new path (it starts in ~50 ms)
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 _TEE: StdioTee | None = None
@@ -57,157 +61,151 @@ def _flag(key: str, value: object) -> bool:
     return switch(value, factory="capture.install", arg=key)
 
 
-class _StdioFile(RankFileHandler):
-    """The rank's ``.stdio.log``: RankFileHandler's reopening and rank moves, raw lines as records."""
+def _process_name() -> str:
+    mp = sys.modules.get("multiprocessing")
+    return mp.current_process().name if mp else "MainProcess"
 
-    def __init__(self, directory: str, filename: str, original_stderr: int, **options: Any) -> None:
-        super().__init__(directory, filename, **options)
-        self.setFormatter(logging.Formatter("%(message)s"))
-        self._report_fd = original_stderr
 
-    def write_bytes(self, data: bytes) -> None:
-        """Append ``data`` (whole prefixed lines) with one ``write(2)``; never raise."""
-        if self._held is not None:  # an unranked Ray actor: hold the lines as records until set_rank
-            text = data.decode("utf-8", "backslashreplace").rstrip("\n")
-            self.handle(logging.LogRecord("logconf.stdio", logging.INFO, __file__, 0, text, None, None))
-            return
-        with self.lock:  # type: ignore[union-attr]
-            try:
-                fd = self._ready_fd()
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                if self._failing:
-                    self._recovered()
-            except Exception:
-                self.handleError(logging.LogRecord("logconf.stdio", logging.INFO, __file__, 0, "", None, None))
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        # Never report on fd 2: it is the pipe that this very thread drains.
-        self._dropped += 1
-        if self._failing:
-            return
-        self._failing = True
-        self._report(f"logconf: cannot write {self.path}: {sys.exc_info()[1]!s}; raw lines are dropped\n")
-
-    def _recovered(self) -> None:
-        self._failing = False
-        dropped, self._dropped = self._dropped, 0
-        self._report(f"logconf: writing {self.path} again; {dropped} blocks were dropped\n")
-
-    def _report(self, message: str) -> None:
-        with contextlib.suppress(OSError):
-            os.write(self._report_fd, message.encode("utf-8", "backslashreplace"))
+def _pipe() -> tuple[int, int]:
+    read_end, write_end = os.pipe()  # both close-on-exec; the fd it is moved to stays inheritable
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+    return read_end, write_end
 
 
 class _Stream:
-    """One teed descriptor: the pipe now sitting at ``fd`` and the reader thread draining it."""
+    """One teed descriptor: ``fd``, the pipe now sitting there, and the original destination (ours)."""
 
-    def __init__(self, tee: StdioTee, fd: int, original: int) -> None:
-        self.tee, self.fd, self.original = tee, fd, original
-        self.retired = False  # fd was given another destination: close the original once drained
-        self.pending = b""
-        self.lock = threading.Lock()
-        self.drained = threading.Event()
-        read_end, write_end = os.pipe()  # both close-on-exec; fd itself stays inheritable
-        with contextlib.suppress(OSError, AttributeError):
-            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
-        self.read_end = read_end
-        self.wake_r, self.wake_w = os.pipe()  # close() wakes the reader through this
+    def __init__(self, fd: int, original: int, write_end: int) -> None:
+        self.fd, self.original = fd, original
         self.inode = os.fstat(write_end).st_ino
-        os.dup2(write_end, fd)
-        os.close(write_end)
-        self.thread = threading.Thread(target=self._run, name=f"logconf-stdio-tee-{fd}", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self.read_end, select.POLLIN)
-        poller.register(self.wake_r, select.POLLIN)
-        while True:
-            try:
-                ready = dict(poller.poll())
-            except InterruptedError:
-                continue
-            if self.read_end in ready:
-                try:
-                    data = os.read(self.read_end, _CHUNK)
-                except InterruptedError:
-                    continue
-                except OSError:
-                    data = b""
-                with self.lock:
-                    if data:
-                        self._forward(data)
-                    self._copy(data, final=not data)
-                if data:
-                    continue
-            elif self.wake_r not in ready:
-                continue
-            # End of file, or close() asked and the pipe is empty: everything written is copied.
-            with self.lock:
-                self._copy(b"", final=True)
-                self.drained.set()
-                retired = self.retired
-            if retired:
-                with contextlib.suppress(OSError):
-                    os.close(self.original)
-            return
-
-    def _forward(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(self.original, view) :]
-            except InterruptedError:
-                continue
-            except OSError:
-                return  # the original is gone (closed, EPIPE): as without the tee, the bytes are lost
-
-    def _copy(self, data: bytes, final: bool = False) -> None:
-        data = self.pending + data
-        end = len(data) if final else data.rfind(b"\n") + 1
-        if not final and end == 0 and len(data) > _MAX_PENDING:
-            end = len(data)
-        self.pending = data[end:]
-        if end:
-            self.tee.write(data[:end])
-
-    def close(self, deadline: float) -> None:
-        """Give the fd its original back and let the reader copy what is in the pipe by ``deadline``."""
-        with contextlib.suppress(OSError):
-            os.dup2(self.original, self.fd)
-        with contextlib.suppress(OSError):
-            os.write(self.wake_w, b"x")
-        self.drained.wait(max(0.0, deadline - time.monotonic()))
 
 
 class StdioTee:
-    """Fds 1 and 2 of this process teed to the original destinations and to ``sink``."""
+    """Fds 1 and 2 of this process, copied by a tee process (:mod:`logconf.tee`)."""
 
-    def __init__(self, sink: _StdioFile, redact: bool) -> None:
-        self.sink = sink
-        self.redact = redact
+    def __init__(self, plan: FilePlan, redact: bool, hold_s: float, options: dict[str, Any]) -> None:
+        self.plan, self.redact, self.hold_s, self.options = plan, redact, hold_s, options
+        self.path = plan.path
+        self.name = _process_name()
         self.pid = os.getpid()
         self.streams: list[_Stream] = []
-        self.retired: list[_Stream] = []  # streams whose fd was moved away; their readers drain to EOF
+        self.control: socket.socket | None = None
         self.closed = False
+        self.lock = threading.Lock()  # one conversation with the tee at a time
+        self.helper_cpu_s: float | None = None  # the tee's CPU time copying, as it reported on close()
+        self.helper_start_cpu_s: float | None = None  # and starting (interpreter and imports)
 
     def start(self, originals: dict[int, int]) -> None:
-        for fd in (1, 2):
-            if fd in originals:
-                self.streams.append(_Stream(self, fd, originals[fd]))
+        """Start the tee on new pipes, then move them onto fds 1 and 2."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pipes = {fd: _pipe() for fd in sorted(originals)}
+        spec = {
+            "pid": self.pid,
+            "name": self.name,
+            "path": self.path,
+            "options": self.options,
+            "redact": self.redact,
+            "hold_s": self.hold_s,
+            "control": theirs.fileno(),
+            "streams": [[fd, pipes[fd][0], originals[fd]] for fd in pipes],
+        }
+        try:
+            starter = _spawn(spec, [theirs.fileno(), *(r for r, _ in pipes.values()), *originals.values()], originals.get(2))
+        except BaseException:
+            ours.close()
+            for pair in pipes.values():
+                for end in pair:
+                    os.close(end)
+            raise
+        finally:
+            theirs.close()
+        self.control = ours
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()  # what Python buffered before goes where it was meant to
+        for fd, (read_end, write_end) in pipes.items():
+            os.close(read_end)
+            self.streams.append(_Stream(fd, originals[fd], write_end))
+            os.dup2(write_end, fd)
+            os.close(write_end)
         self.mark()
+        follow_rank(self)
+        # The starter forks the tee and exits within milliseconds; reap it without making the
+        # process wait (the tee's own start, ~50 ms, overlaps with whatever the process does next).
+        threading.Thread(target=self._reap, args=(starter,), name="logconf-tee-starter", daemon=True).start()
+        if self.hold_s > 0:
+            timer = threading.Timer(self.hold_s, self.retarget, kwargs={"release": True})
+            timer.daemon, timer.name = True, "logconf-stdio-hold"
+            timer.start()
+
+    def _reap(self, starter: subprocess.Popen) -> None:
+        if starter.wait() == 0:
+            return
+        # No tee was forked: give fds 1 and 2 their destinations back before anyone writes into a
+        # pipe that nobody reads.
+        with self.lock:
+            if self.pid != os.getpid() or self.closed:
+                return
+            self.closed = True
+            for s in self.streams:
+                with contextlib.suppress(OSError):
+                    if os.fstat(s.fd).st_ino == s.inode:
+                        os.dup2(s.original, s.fd)
+        _tell(f"logconf: stdio is not captured: the stdio tee's starter exited with {starter.returncode}\n")
+
+    def _send(self, message: bytes, fds: list[int] | None = None, reply: bytes = b"", wait_s: float = _REPLY_WAIT_S) -> bytes:
+        """Send ``message``; wait ``wait_s`` at most for a reply that starts with ``reply``, if given."""
+        with self.lock:
+            control = self.control
+            if control is None or self.pid != os.getpid():
+                return b""
+            try:
+                if fds:
+                    socket.send_fds(control, [message], fds)
+                else:
+                    control.send(message)
+                if not reply:
+                    return b"sent"
+                deadline = time.monotonic() + wait_s
+                while True:  # a reply that came too late for an earlier message is skipped
+                    control.settimeout(max(0.001, deadline - time.monotonic()))
+                    answer = control.recv(64)
+                    if not answer or answer.startswith(reply):
+                        return answer
+            except OSError:
+                return b""  # the tee is gone (killed), or slow: it copies what comes, on its own
+            finally:
+                with contextlib.suppress(OSError):
+                    control.settimeout(None)
 
     def mark(self) -> None:
         """Tell children (spawned vLLM processes) which pipes are this tee's and where they lead."""
         os.environ[_MARKER_ENV] = f"{self.pid}:" + ",".join(f"{s.fd}={s.original}/{s.inode}" for s in self.streams)
 
+    def retarget(self, release: bool = False) -> None:
+        """Send the tee the rank's file as resolved now (after ``set_rank``); ``release`` ends a hold."""
+        if self.pid != os.getpid() or self.closed:
+            return
+        try:
+            path = self.plan.resolve()
+            if path != self.path:
+                self.plan.check(path, create=True)
+        except Exception as exc:  # the copy stays where it is; the program goes on
+            _tell(f"logconf: the stdio copy stays in {self.path}: {exc}\n")
+            return
+        name = _process_name()
+        if name != self.name and self._send(b"name " + name.encode("utf-8", "backslashreplace")):
+            self.name = name
+        if (path != self.path or (release and self.hold_s > 0)) and self._send(b"path " + os.fsencode(path), reply=b"ok"):
+            self.path, self.hold_s = path, 0.0
+
     def follow(self) -> None:
         """Tee the new destination of a descriptor that was moved away from this tee's pipe (``dup2``).
 
-        What was written before the move still reaches the old destination; the pipe's reader
-        drains it and ends. From now on the new destination gets every byte, and the copy too.
+        What was written before the move still reaches the old destination: the tee reads the
+        old pipe to its end before it reads the new one. From now on the new destination gets
+        every byte, and the copy too.
         """
         for index, stream in enumerate(self.streams):
             try:
@@ -216,55 +214,74 @@ class StdioTee:
                 original = os.dup(stream.fd)  # close-on-exec, as at start
             except OSError:
                 continue  # closed: nothing to tee
-            self.streams[index] = _Stream(self, stream.fd, original)
-            self.retired.append(stream)
-            with stream.lock:
-                stream.retired = True
-                drained = stream.drained.is_set()
-            if stream.fd == 2:
-                self.sink._report_fd = original
-                if faulthandler.is_enabled():
-                    faulthandler.enable(file=original, all_threads=True)
-            if drained:
-                with contextlib.suppress(OSError):
-                    os.close(stream.original)
+            read_end, write_end = _pipe()
+            sent = self._send(b"stream %d" % stream.fd, [read_end, original])
+            os.close(read_end)
+            if not sent:
+                os.close(write_end)
+                os.close(original)
+                continue
+            self.streams[index] = _Stream(stream.fd, original, write_end)
+            os.dup2(write_end, stream.fd)
+            os.close(write_end)
+            with contextlib.suppress(OSError):
+                os.close(stream.original)
         self.mark()
 
-    def write(self, block: bytes) -> None:
-        """Append complete lines (or a final partial one) to the sink, each with this process's prefix.
-
-        A carriage return (a progress bar redrawing itself) ends a line too; blank lines are
-        dropped. Everything is done on bytes, at C speed, and written with one ``write(2)``.
-        """
-        mp = sys.modules.get("multiprocessing")
-        name = mp.current_process().name if mp else "MainProcess"
-        prefix = f"{name}[{os.getpid()}] ".encode("utf-8", "backslashreplace")
-        if b"\r" in block:
-            block = block.replace(b"\r", b"\n")
-        lines = [line for line in block.split(b"\n") if line]
-        if not lines:
-            return
-        data = prefix + (b"\n" + prefix).join(lines) + b"\n"
-        if self.redact:
-            text = data.decode("utf-8", "surrogateescape")
-            masked = _redact(text)  # checks cheaply first; returns the same object when nothing is masked
-            if masked is not text:
-                data = masked.encode("utf-8", "surrogateescape")
-        self.sink.write_bytes(data)
-
-    def close(self, wait_s: float = _EXIT_WAIT_S) -> None:
-        """Restore fds 1 and 2 and copy what is still in the pipes, waiting ``wait_s`` at most."""
+    def close(self, wait_s: float = 1.0) -> None:
+        """Give fds 1 and 2 their destinations back; wait ``wait_s`` at most for the tee to copy the rest."""
         if self.closed or self.pid != os.getpid():
             return
         self.closed = True
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
-        deadline = time.monotonic() + wait_s
-        for stream in self.retired:  # what was written before a move: its reader is at or near EOF
-            stream.drained.wait(max(0.0, deadline - time.monotonic()))
-        for stream in self.streams:
-            stream.close(deadline)
+        for s in self.streams:
+            with contextlib.suppress(OSError):
+                os.dup2(s.original, s.fd)
+        reply = self._send(b"close", reply=b"drained ", wait_s=wait_s)
+        with contextlib.suppress(ValueError, IndexError):
+            self.helper_cpu_s, self.helper_start_cpu_s = (float(part) for part in reply.split()[1:3])
+        with self.lock:
+            control, self.control = self.control, None
+        if control is not None:
+            control.close()
+
+    def forsake(self) -> None:
+        """In a fork child: let go of the parent's control socket, so the parent's tee can end."""
+        control, self.control = self.control, None
+        if control is not None:
+            with contextlib.suppress(OSError):
+                control.close()  # this process's descriptor only; the parent keeps its own
+
+
+def _spawn(spec: dict[str, Any], fds: list[int], stderr: int | None) -> subprocess.Popen:
+    """Start the tee as no one's child: the starter returned forks it and exits (reap the starter)."""
+    import json
+
+    if not sys.executable:
+        raise OSError("sys.executable is unknown, so the stdio tee cannot be started")
+    starter = subprocess.Popen(
+        [sys.executable, "-I", "-S", "-c", _boot(), _PACKAGE_ROOT, json.dumps(spec)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr if stderr is not None else subprocess.DEVNULL,
+        pass_fds=fds,
+        close_fds=True,
+        start_new_session=True,  # a Ctrl-C to the job's process group does not reach the tee
+    )
+    return starter
+
+
+def _boot() -> str:
+    from logconf.tee import BOOT
+
+    return BOOT
+
+
+def _tell(message: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, message.encode("utf-8", "backslashreplace"))
 
 
 def _showwarning(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
@@ -315,7 +332,7 @@ def _inherited_original(fd: int) -> int | None:
         if name != str(fd) or inode != str(info.st_ino):
             continue
         if int(owner) == os.getpid():
-            return None
+            return -1  # this process exec-ed a new program: its tee still reads this pipe, under this pid
         return _reopen(int(owner), int(original))
     return None
 
@@ -375,26 +392,24 @@ def install(
     with _LOCK:
         tee = installed()
         if tee is not None:
-            tee.sink.retarget()  # the rank may have changed since; the next line goes there
+            tee.retarget()  # the rank may have changed since; the next line goes there
             return logging.Filter()
+        plan = FilePlan(directory, filename, **file_options)  # a bad value fails here, naming its key
+        plan.check(plan.path, create=True)
+        hold_s = plan.hold_s if plan.hold_s > 0 and raycontext.unranked_actor() else 0.0
+        options = {key: value for key, value in file_options.items() if key in _FILE_OPTIONS}
         originals = _originals()
-        if 2 not in originals and 1 not in originals:
+        if not originals:
             return logging.Filter()
+        tee = StdioTee(plan, _flag("redact", redact), hold_s, options)
         try:
-            sink = _StdioFile(directory, filename, originals.get(2, originals.get(1, 2)), **file_options)
-            tee = StdioTee(sink, _flag("redact", redact))
-        except BaseException:
+            tee.start(originals)
+        except Exception as exc:  # the program runs on, uncaptured, as without LOGCONF_CAPTURE_STDIO
             for fd in originals.values():
                 os.close(fd)
-            raise
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()  # what Python buffered before goes where it was meant to
-        tee.start(originals)
+            _tell(f"logconf: stdio is not captured: {exc}\n")
+            return logging.Filter()
         _TEE = tee
-        if 2 in originals and faulthandler.is_enabled():
-            # A fatal error kills the reader thread with the process: send its traceback past the pipe.
-            faulthandler.enable(file=originals[2], all_threads=True)
     return logging.Filter()
 
 
@@ -406,41 +421,40 @@ def follow_redirect() -> None:
             tee.follow()
 
 
-@atexit.register  # after logging's own registration, so this runs before logging.shutdown()
-def _close_at_exit() -> None:
-    tee = installed()
-    if tee is not None:
-        tee.close()
-
-
 def _after_fork_in_child() -> None:
-    """Give a fork child its own pipes and reader threads: the parent's threads did not follow."""
+    """Leave the parent's tee to the parent; a multiprocessing child starts its own once it has its name.
+
+    Anything else forked (``os.fork()``, ``subprocess`` with ``preexec_fn``) keeps writing into
+    the parent's pipes: their tee copies it, under the parent's name, and an exec-ed program
+    finds a reader there. Nothing here may be slow: a ``preexec_fn`` child runs it too.
+    """
+    tee = _TEE
+    if tee is None or tee.closed or tee.pid == os.getpid():
+        return
+    tee.forsake()
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(tee, _start_in_multiprocessing_child)
+
+
+def _start_in_multiprocessing_child(parent: StdioTee) -> None:
+    """Give a multiprocessing fork child its own tee, under its own name (run by its bootstrap)."""
     global _TEE
-    parent = _TEE
-    if parent is None or parent.closed or parent.pid == os.getpid():
+    if _TEE is not parent or parent.pid == os.getpid():
         return
     _TEE = None
+    originals: dict[int, int] = {}
     try:
-        tee = StdioTee(parent.sink, parent.redact)
-        originals = {}
         for stream in parent.streams:
-            for fd in (stream.read_end, stream.wake_r, stream.wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)  # never read the parent's pipe here
-            originals[stream.fd] = stream.original  # inherited: the same destination, this process's own fd
+            originals[stream.fd] = os.dup(stream.original)  # inherited: the same destination
+        tee = StdioTee(parent.plan, parent.redact, 0.0, parent.options)
         tee.start(originals)
         _TEE = tee
-        _close_in_multiprocessing_child()
-    except Exception as exc:  # a fork child must come up even if its tee cannot
-        with contextlib.suppress(OSError):
-            os.write(2, f"logconf: stdio capture not restarted after fork: {exc}\n".encode())
-
-
-def _close_in_multiprocessing_child() -> None:
-    # multiprocessing's fork children leave by os._exit(), which skips atexit; its finalizers run.
-    util = sys.modules.get("multiprocessing.util")
-    if util is not None and _TEE is not None:
-        util.register_after_fork(_TEE, lambda tee: util.Finalize(tee, tee.close, exitpriority=-(10**6)))
+    except Exception as exc:  # a fork child must come up even if its tee cannot: it uses the parent's
+        for fd in originals.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _tell(f"logconf: stdio capture not restarted after fork: {exc}\n")
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -24,10 +24,20 @@ from logconf import netfs, raycontext
 from logconf.errors import ConfigError, current_source, locate
 from logconf.templating import expand_arg, has_field, has_fields, switch
 
-__all__ = ["ConsoleHandler", "RankFileHandler", "parse_level", "plan_rank_file", "retarget_all", "tell"]
+__all__ = [
+    "ConsoleHandler",
+    "FilePlan",
+    "RankFileHandler",
+    "follow_rank",
+    "parse_level",
+    "plan_rank_file",
+    "retarget_all",
+    "tell",
+]
 
 _LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
 _HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
+_FOLLOWERS: weakref.WeakSet[Any] = weakref.WeakSet()  # other writers of rank files (the stdio tee)
 _HOLD_MAX = 10_000
 
 
@@ -172,6 +182,9 @@ def _seconds(arg: str, template: float | str) -> float:
     if not value >= 0:
         raise ConfigError(current_source(), _locate(arg, template), text, "not a number of seconds", "use a number >= 0")
     return value
+
+
+FilePlan = _Plan  # public name: logconf.capture resolves the stdio copy's path with it
 
 
 def plan_rank_file(*args: Any, create: bool = False, **kwargs: Any) -> str:
@@ -475,11 +488,18 @@ def _release_when_due(ref: weakref.ref[RankFileHandler]) -> None:
         handler.release_held()
 
 
+def follow_rank(writer: Any) -> None:
+    """Have ``retarget_all`` call ``writer.retarget(release=True)`` too (the stdio tee's file follows the rank)."""
+    _FOLLOWERS.add(writer)
+
+
 def retarget_all() -> None:
     """Move every live RankFileHandler to the current rank and release what it held."""
     for handler in set(_LIVE) | _HOLDING:
         handler.retarget()
         handler.release_held()
+    for writer in list(_FOLLOWERS):
+        writer.retarget(release=True)
 
 
 @atexit.register  # registered after logging's own, so it runs before logging.shutdown()

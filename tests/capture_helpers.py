@@ -53,3 +53,14 @@ def run_family(tag: str) -> None:
     forked.join()
     assert (spawned.exitcode, forked.exitcode) == (0, 0)
     os.write(1, f"{tag} actor done\n".encode())
+
+
+def pose_as_unranked_ray_actor() -> None:
+    """Make logconf see a Ray actor without a rank: a stand-in ``ray`` module with an actor id."""
+    import types
+
+    context = types.SimpleNamespace(get_actor_id=lambda: "f" * 32)
+    ray = types.ModuleType("ray")
+    ray.is_initialized = lambda: True  # type: ignore[attr-defined]
+    ray.get_runtime_context = lambda: context  # type: ignore[attr-defined]
+    sys.modules["ray"] = ray

@@ -23,18 +23,22 @@ REPO = Path(__file__).resolve().parents[1]
 PREFIX = re.compile(r"^(?P<name>[\w.-]+)\[(?P<pid>\d+)\] (?P<text>.*)$")
 
 
-def run_child(
-    code: str, logdir: Path, *, capture: str | None = "1", timeout: float = 120, **env: str
-) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter with LOGCONF_DIR=logdir and pipes for fds 1 and 2."""
+def child_command(code: str, logdir: Path, capture: str | None = "1", **env: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment that run ``code`` in a fresh interpreter with LOGCONF_DIR=logdir."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK"))}
     environ.update(LOGCONF_DIR=str(logdir), PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}", **env)
     if capture is not None:
         environ["LOGCONF_CAPTURE_STDIO"] = capture
     script = "import sys\nfrom helpers import load_like_vllm\n" + textwrap.dedent(code)
-    return subprocess.run(
-        [sys.executable, "-c", script], env=environ, cwd=REPO, capture_output=True, timeout=timeout, check=False
-    )
+    return [sys.executable, "-c", script], environ
+
+
+def run_child(
+    code: str, logdir: Path, *, capture: str | None = "1", timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with LOGCONF_DIR=logdir and pipes for fds 1 and 2."""
+    command, environ = child_command(code, logdir, capture, **env)
+    return subprocess.run(command, env=environ, cwd=REPO, capture_output=True, timeout=timeout, check=False)
 
 
 def stdio_lines(logdir: Path, rank: str = "0") -> list[tuple[str, int, str]]:
@@ -177,8 +181,12 @@ def test_an_uncaught_exception_traceback_is_captured(logdir):
 
 
 def test_a_grandchild_holding_the_pipe_never_keeps_a_dying_process_open(logdir):
-    """A background child keeps the inherited pipe open for 60 s; the parent still exits at once."""
-    result = run_child(
+    """A background child keeps the inherited pipe open for 60 s; the parent still exits at once.
+
+    The tee goes on copying until the grandchild ends too, and the console stays open as long:
+    as without capture, where the grandchild would hold the console itself.
+    """
+    command, environ = child_command(
         """
         import subprocess
         load_like_vllm()
@@ -186,26 +194,27 @@ def test_a_grandchild_holding_the_pipe_never_keeps_a_dying_process_open(logdir):
         print(child.pid, flush=True)
         """,
         logdir,
-        timeout=30,  # a hang detector, not a timing: the parent would otherwise wait 60 s
     )
-    assert result.returncode == 0, result.stderr
-    os.kill(int(result.stdout.split()[0]), 9)
-    assert [text for _, _, text in stdio_lines(logdir)] == [result.stdout.decode().strip()]
+    with subprocess.Popen(command, env=environ, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as parent:
+        assert parent.wait(timeout=30) == 0  # a hang detector, not a timing: it would otherwise wait 60 s
+        assert parent.stdout is not None
+        grandchild = int(parent.stdout.readline())
+        os.kill(grandchild, 9)
+        assert parent.stdout.read() == b""  # end of file: the grandchild and the tee are gone
+    assert [text for _, _, text in stdio_lines(logdir)] == [str(grandchild)]
 
 
 def test_set_rank_moves_the_stdio_copy_to_the_new_rank(logdir):
-    """Raw lines written after logconf.set_rank(3) go to rank 3's .stdio.log; none is lost or doubled.
+    """Raw lines written before logconf.set_rank(3) stay in rank 0's .stdio.log, those after go to rank 3's.
 
-    A line written just before set_rank may still sit in the pipe and land in either file.
+    set_rank returns once the tee has copied what was written before it and moved.
     """
     result = run_child(
         "load_like_vllm()\nprint('before', flush=True)\nimport logconf\nlogconf.set_rank(3)\nprint('after', flush=True)", logdir
     )
     assert result.returncode == 0, result.stderr
-    after = [text for _, _, text in stdio_lines(logdir, "3")]
-    before = [text for _, _, text in stdio_lines(logdir, "0")] if (logdir / "vllm_rank_0.stdio.log").exists() else []
-    assert after[-1] == "after"
-    assert sorted(before + after) == ["after", "before"]
+    assert [text for _, _, text in stdio_lines(logdir, "0")] == ["before"]
+    assert [text for _, _, text in stdio_lines(logdir, "3")] == ["after"]
 
 
 def test_secrets_are_masked_in_the_copy_but_not_in_the_original(logdir):
@@ -295,3 +304,200 @@ def test_after_a_framework_moves_fds_1_and_2_to_its_own_log_both_it_and_the_copy
     assert sorted(text for _, _, text in stdio_lines(logdir)) == sorted(
         ["before the move", "after the move, out", "after the move, err", "python after the move"]
     )
+
+
+# -- The tee lives outside the captured process: nothing written before its end is lost, nothing hangs.
+
+
+def test_a_2_mb_write_made_while_holding_the_gil_completes(logdir):
+    """A C extension's single 2 MB write(2) to fd 1, made with the GIL held (ctypes.PyDLL keeps it):
+    the reader needs no GIL of this process, so the write completes and every byte is copied."""
+    result = run_child(
+        """
+        import ctypes
+        load_like_vllm()
+        line = b"x" * 1023 + b"\\n"
+        data = line * 2048  # 2 MiB, more than the pipe holds
+        libc = ctypes.PyDLL(None)  # PyDLL: the GIL stays held during the call, as in a C extension
+        libc.write.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+        assert libc.write(1, data, len(data)) == len(data)
+        """,
+        logdir,
+        timeout=60,  # a hang detector: today the process never ends
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (b"x" * 1023 + b"\n") * 2048
+    lines = stdio_lines(logdir)
+    assert len(lines) == 2048
+    assert {text for _, _, text in lines} == {"x" * 1023}
+
+
+def test_text_written_to_fd_2_right_before_abort_reaches_the_console_and_the_copy(logdir):
+    """A C++ terminate message with a long backtrace, then abort(): the process dies of SIGABRT and
+    every line it wrote reaches the console and the copy."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        frames = b"".join(b"  frame #%d: c10::detail::torchCheckFail + 0x%08x (libc10.so)\\n" % (i, i) for i in range(4000))
+        os.write(2, b"terminate called after throwing an instance of 'c10::Error'\\n" + frames + b"  what():  CUDA error\\n")
+        os.abort()
+        """,
+        logdir,
+    )
+    frames = [f"  frame #{i}: c10::detail::torchCheckFail + 0x{i:08x} (libc10.so)" for i in range(4000)]
+    expected = ["terminate called after throwing an instance of 'c10::Error'", *frames, "  what():  CUDA error"]
+    assert result.returncode == -6
+    assert result.stderr.decode().splitlines() == expected
+    assert [text for _, _, text in stdio_lines(logdir)] == expected
+
+
+def test_lines_written_right_before_os_exit_reach_the_console_and_the_copy(logdir):
+    """os._exit() skips every clean-up: the lines already written (a final report) still reach both."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        os.write(1, b"".join(b"result row %d\\n" % i for i in range(5000)) + b"last words\\n")
+        os._exit(3)
+        """,
+        logdir,
+    )
+    expected = [*(f"result row {i}" for i in range(5000)), "last words"]
+    assert result.returncode == 3
+    assert result.stdout.decode().splitlines() == expected
+    assert [text for _, _, text in stdio_lines(logdir)] == expected
+
+
+def test_a_program_started_by_os_execv_keeps_writing_to_the_console_and_the_copy(logdir):
+    """After os.execv fds 1 and 2 are still read: the new program's output is teed and it exits 0."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        print("before exec", flush=True)
+        os.execv("/bin/sh", ["sh", "-c", "echo from the new program; echo its error >&2; exit 0"])
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"before exec\nfrom the new program\n"
+    assert result.stderr == b"its error\n"
+    lines = stdio_lines(logdir)
+    assert sorted(text for _, _, text in lines) == ["before exec", "from the new program", "its error"]
+    assert len({pid for _, pid, _ in lines}) == 1  # exec keeps the pid, and so the prefix
+
+
+def test_a_python_started_by_os_execv_that_applies_the_config_again_is_copied_once(logdir):
+    """exec keeps the pid and the pipes: the new image finds its own tee still reading and adds none."""
+    result = run_child(
+        """
+        import os
+        load_like_vllm()
+        print("before exec", flush=True)
+        code = "from helpers import load_like_vllm; load_like_vllm(); print('after exec', flush=True)"
+        os.execv(sys.executable, [sys.executable, "-c", code])
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"before exec\nafter exec\n"
+    lines = stdio_lines(logdir)
+    assert [text for _, _, text in lines] == ["before exec", "after exec"]
+    assert len({pid for _, pid, _ in lines}) == 1
+
+
+def test_a_subprocess_with_preexec_fn_writes_its_output_without_sigpipe(logdir):
+    """subprocess.run(..., preexec_fn=...) forks in Python: the child's fds 1 and 2 still have a reader."""
+    result = run_child(
+        """
+        import os, subprocess
+        load_like_vllm()
+        done = subprocess.run(["sh", "-c", "echo child out; echo child err >&2"], preexec_fn=os.getpid)
+        print("child rc", done.returncode, flush=True)
+        """,
+        logdir,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"child out\nchild rc 0\n"
+    assert result.stderr == b"child err\n"
+    assert sorted(text for _, _, text in stdio_lines(logdir)) == ["child err", "child out", "child rc 0"]
+
+
+def test_the_tee_is_no_child_of_the_captured_process_and_outlives_a_ctrl_c_to_its_process_group(logdir):
+    """Ray and vLLM reap or kill their children: the tee is none of them (its starter is gone at
+    once), and SIGINT to the writer's process group (a Ctrl-C) kills the writer but not the tee,
+    which copies every line."""
+    command, environ = child_command(
+        """
+        import os, signal, time
+        load_like_vllm()
+
+        def children():
+            return sum((open(f"/proc/self/task/{tid}/children").read().split() for tid in os.listdir("/proc/self/task")), [])
+
+        deadline = time.monotonic() + 30  # the tee's starter exits at once and is reaped by a thread
+        while children() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print("children:", children(), flush=True)
+        os.write(1, b"".join(b"line %d before the interrupt\\n" % i for i in range(20000)))
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.killpg(0, signal.SIGINT)
+        """,
+        logdir,
+    )
+    result = subprocess.run(command, env=environ, cwd=REPO, capture_output=True, timeout=120, start_new_session=True)
+    expected = ["children: []", *(f"line {i} before the interrupt" for i in range(20000))]
+    assert result.returncode == -2, result.stderr
+    assert result.stdout.decode().splitlines() == expected
+    assert [text for _, _, text in stdio_lines(logdir)] == expected
+
+
+def test_an_unranked_actors_lines_are_held_by_the_tee_and_written_to_the_rank_it_learns(logdir):
+    """An unranked Ray actor: raw lines wait in the tee and go to the rank that set_rank gives,
+    with every line written before set_rank returns, none in rank 0's copy."""
+    result = run_child(
+        """
+        from capture_helpers import pose_as_unranked_ray_actor
+        pose_as_unranked_ray_actor()
+        load_like_vllm()
+        print("while unranked", flush=True)
+        import logconf
+        logconf.set_rank(5)
+        print("ranked", flush=True)
+        """,
+        logdir,
+        LOGCONF_RANK_HOLD_S="60",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"while unranked\nranked\n"
+    assert [text for _, _, text in stdio_lines(logdir, "5")] == ["while unranked", "ranked"]
+    assert not (logdir / "vllm_rank_0.stdio.log").exists()
+
+
+def test_an_actor_that_dies_unranked_still_has_its_held_lines_written(logdir):
+    """The actor is killed (os._exit) before it learns a rank: the tee writes what it held to rank 0's copy."""
+    result = run_child(
+        """
+        import os
+        from capture_helpers import pose_as_unranked_ray_actor
+        pose_as_unranked_ray_actor()
+        load_like_vllm()
+        os.write(2, b"dying unranked\\n")
+        os._exit(1)
+        """,
+        logdir,
+        LOGCONF_RANK_HOLD_S="60",
+    )
+    assert result.returncode == 1
+    assert result.stderr == b"dying unranked\n"
+    assert [text for _, _, text in stdio_lines(logdir)] == ["dying unranked"]
+
+
+def test_a_per_host_copy_is_named_with_the_host_once(logdir):
+    """LOGCONF_PER_HOST=1: the tee writes the path the captured process resolved, ``@host`` and all."""
+    code = "load_like_vllm()\nprint('on node a', flush=True)"
+    result = run_child(code, logdir, LOGCONF_PER_HOST="1", LOGCONF_HOSTNAME="node-a")
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in logdir.glob("*.stdio.log")) == ["vllm_rank_0@node-a.stdio.log"]
+    assert (logdir / "vllm_rank_0@node-a.stdio.log").read_text().endswith("] on node a\n")
