@@ -81,7 +81,9 @@ def sshfs_server(base: Path) -> Iterator[tuple[int, Path]]:
 def sshfs_mount(export: Path, mountpoint: Path, port: int, key: Path) -> Iterator[Path]:
     """Mount ``export`` at ``mountpoint`` through SFTP on 127.0.0.1: one more client of the same files."""
     mountpoint.mkdir()
-    options = f"IdentityFile={key},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port={port}"
+    # dir_cache=no: sshfs otherwise serves a file's size from a 20 s cache, so a client would not
+    # see what the other client appended; NFS revalidates at open (close-to-open), which this mimics.
+    options = f"IdentityFile={key},StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port={port},dir_cache=no"
     subprocess.run(["sshfs", "-o", options, f"root@127.0.0.1:{export}", str(mountpoint)], check=True)
     try:
         yield mountpoint
