@@ -63,6 +63,30 @@ def test_the_mount_table_gives_this_directorys_filesystem(tmp_path):
     assert not netfs.is_network(kind)
 
 
+def _mount(kind: str, target) -> None:
+    target.mkdir()
+    done = subprocess.run(["mount", "-t", kind, kind, str(target)], capture_output=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"running as root and cannot mount a {kind}: {done.stderr.decode().strip()}")
+
+
+def test_a_device_number_freed_by_an_unmount_and_taken_by_a_new_mount_gives_the_new_type(tmp_path):
+    """The kernel hands a freed device number to the next mount: what was read for it before is not kept."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    _mount("tmpfs", first)
+    try:
+        device = os.stat(first).st_dev
+        assert netfs.fs_type(str(first / "logs")) == "tmpfs"
+    finally:
+        subprocess.run(["umount", "-l", str(first)], check=False)
+    _mount("ramfs", second)
+    try:
+        reused = os.stat(second).st_dev == device
+        assert netfs.fs_type(str(second / "logs")) == "ramfs", f"device number reused: {reused}"
+    finally:
+        subprocess.run(["umount", "-l", str(second)], check=False)
+
+
 def test_the_mount_table_is_matched_by_device_then_by_longest_mount_point(tmp_path):
     """A bind or over-mount with the device wins; else the longest mount point above the real path; escapes decoded."""
     shared = tmp_path / "my share"
