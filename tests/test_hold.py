@@ -1,8 +1,8 @@
 """Records held while a Ray actor's rank is unknown: released at set_rank, by the deadline, at close,
 when full by count or by bytes; a forked child writes its own at once.
 
-A stand-in ``ray`` module in ``sys.modules`` makes this process look like a Ray actor without a
-rank, so that the hold runs in the test process itself. The real thing runs in
+The ``unranked_actor`` fixture (conftest) puts a stand-in ``ray`` module in ``sys.modules`` that
+makes this process look like a Ray actor without a rank, so that the hold runs in the test process. The real thing runs in
 tests/real/test_real_stack.py (``-k late``) and tests/real/test_real_auto.py.
 """
 
@@ -12,36 +12,13 @@ import logging
 import logging.config
 import multiprocessing
 import os
-import sys
 import time
-import types
 
 import pytest
 from helpers import load_like_vllm, read_records
 
 import logconf
 from logconf import hold
-
-
-class _Descriptor:
-    class_name = "EngineActor"
-
-
-class _Context:
-    current_actor = types.SimpleNamespace(_ray_actor_creation_function_descriptor=_Descriptor())
-
-    def get_actor_id(self) -> str:
-        return "a1b2c3"
-
-
-@pytest.fixture
-def unranked_actor(monkeypatch, logdir):
-    """This process as a Ray actor that has no rank yet: logconf's handlers hold what it logs."""
-    fake = types.ModuleType("ray")
-    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
-    fake.get_runtime_context = _Context  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ray", fake)
-    return logdir
 
 
 def messages(path) -> list[tuple[str, str]]:
