@@ -30,7 +30,7 @@ __all__ = ["MAX_RUNS", "WINDOW", "Run", "find_runs", "run_entries"]
 
 WINDOW = 64
 MAX_RUNS = 32
-_BLOCK = 1 << 20
+_BLOCK = 1 << 20  # LINE_LIMIT: a line the tools read whole fits in a block
 # A record's time stamp where its line starts (after a newline: a literal first character makes
 # the search several times faster than ``^`` with re.M): a text record's first field, a JSON
 # record's "time".
