@@ -187,13 +187,13 @@ class RankFileHandler(logging.Handler):
     """Append records to ``directory/filename``, both templates resolved in this process.
 
     It survives what a training run does to it: ``close()`` by a later ``dictConfig``
-    (the next record reopens the file), a deletion (noticed at the next record), a rename by
-    logrotate (noticed within ``reopen_check_s``), a full disk (reported once, recovered without
+    (the next record reopens the file), a rename or deletion by logrotate or a user (noticed
+    within ``reopen_check_s``), a full disk (reported once, recovered without
     a restart) and ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the
     levels of the loggers it serves from the environment, so disabled calls stay as cheap as ever.
 
     Its parts: :class:`logconf.hold.RecordHold` keeps the records of a Ray actor whose rank is
-    not known yet; ``_write`` appends one record, ``_end_cut_short`` and ``_take_back`` repair
+    not known yet; ``_append`` writes one record, ``_end_cut_short`` and ``_take_back`` repair
     what a killed writer or a full disk left; :class:`logconf.reports.WriteFailures` and
     :func:`logconf.reports.caller_error` say what went wrong, and whose fault it is.
     """
@@ -293,20 +293,10 @@ class RankFileHandler(logging.Handler):
     # -- writing ----------------------------------------------------------------------
 
     def _ready_fd(self) -> int:
-        """The descriptor to write to now: reopened after close, fork, deletion or rename."""
+        """The descriptor to write to now: reopened after close, fork, rename or deletion."""
         fd = self._fd
         if fd is None or self._forked or time.monotonic() >= self._next_check:
-            return self._current_fd(time.monotonic())
-        # A deleted file (or one whose directory was removed) has no links left: one fstat per
-        # record notices it at once. A rename keeps the link count: the periodic stat finds that.
-        try:
-            deleted = os.fstat(fd).st_nlink == 0
-        except OSError:
-            deleted = True
-        if deleted:
-            self._fd = None
-            os.close(fd)
-            return self._open()
+            fd = self._current_fd(time.monotonic())
         return fd
 
     def _current_fd(self, now: float) -> int:
@@ -371,7 +361,7 @@ class RankFileHandler(logging.Handler):
         if self._regular and self._readable and not self._torn and self._plan.repairs:
             self._end_cut_short(fd, written)
         self._torn = False
-        if self._failing:
+        if self._failures.failing:
             self._recovered()
 
     def _end_cut_short(self, fd: int, size: int) -> None:

@@ -191,33 +191,40 @@ def test_deleted_directory_is_recreated_and_later_records_land_in_it(tmp_path):
 
 
 def test_deleted_directory_with_the_shipped_check_interval(logdir):
-    """The shipped config stats the path once a second, but a removed file has no links left, which an
-    fstat per record sees: the very next record recreates the directory and the file; nothing is lost."""
+    """The shipped config stats the path once a second: the records written until then go to the deleted
+    file and are lost; the record that finds it gone, and every one after, lands in a recreated file."""
     load_like_vllm()
     log = logging.getLogger("vllm.engine")
     log.info("kept 0")
     shutil.rmtree(logdir)
+    written = 0
+    while not (logdir / "vllm_rank_0.log").exists() and written < 2000:
+        log.info("window %d", written)
+        written += 1
+        time.sleep(0.005)
     for i in range(20):
         log.info("later %d", i)
     seen, torn = tagged(logdir / "vllm_rank_0.log")
-    result = figures("dir_deleted_shipped_interval", 20, seen, {("later", i) for i in range(20)}, torn)
-    assert result == {"written": 20, "lost": 0, "torn": 0, "duplicated": 0}
-    assert seen == collections.Counter({("later", i): 1 for i in range(20)})
+    expected = {("window", i) for i in range(written)} | {("later", i) for i in range(20)}
+    result = figures("dir_deleted_shipped_interval", written + 20, seen, expected, torn)
+    assert 0 < written < 2000  # the check came
+    assert result == {"written": written + 20, "lost": written - 1, "torn": 0, "duplicated": 0}
+    assert seen == collections.Counter({("window", written - 1): 1, **{("later", i): 1 for i in range(20)}})
 
 
-def test_deleted_file_is_recreated_at_the_next_record(logdir):
-    """rm of the rank file alone (its directory stays): the next record starts a fresh file at the same path."""
-    load_like_vllm()
-    log = logging.getLogger("vllm.engine")
+def test_deleted_file_is_recreated_at_the_next_record_with_a_check_per_record(tmp_path):
+    """reopen_check_s: 0 stats the path per record: rm of the file alone, and the next record starts a fresh one."""
+    logging.config.dictConfig(rank_file_config(str(tmp_path), reopen_check_s="0"))
+    log = logging.getLogger("app")
     log.info("kept 0")
-    (logdir / "vllm_rank_0.log").unlink()
+    (tmp_path / "app.log").unlink()
     log.info("later 0")
-    seen, torn = tagged(logdir / "vllm_rank_0.log")
+    seen, torn = tagged(tmp_path / "app.log")
     assert seen == collections.Counter({("later", 0): 1}) and torn == 0
 
 
 def test_renamed_file_is_still_written_until_the_periodic_check(logdir):
-    """A rename (logrotate's) keeps the file's link count: records follow it until reopen_check_s says move."""
+    """A rename (logrotate's) leaves the descriptor valid: records follow it until reopen_check_s says move."""
     logging.config.dictConfig(rank_file_config(str(logdir), reopen_check_s="3600"))
     log = logging.getLogger("app")
     log.info("before 0")
