@@ -59,14 +59,16 @@ class _Finder:
         self.offset = 0  # of the block being fed
         self.lines = 0  # before it
 
-    def feed(self, block: bytes, skip: int = 0) -> None:
-        """Take ``block`` (whole lines, the first ``skip`` bytes the end of a line too long to read)."""
-        text = b"\n" + block  # the newline before the block's first line
-        stamps = _STAMP.findall(text, skip)
+    def feed(self, text: bytes, start: int, end: int) -> None:
+        """Take the lines of ``text`` that end by its newline at ``end``; ``text[0]`` is the newline before them.
+
+        Stamps are looked for after ``start`` (past the end of a line too long for a block).
+        """
+        stamps = _STAMP.findall(text, start, end)
         if stamps and not self._in_order(stamps):
-            self._walk(text, skip)
-        self.offset += len(block)
-        self.lines += block.count(b"\n")
+            self._walk(text, start, end)
+        self.offset += end
+        self.lines += text.count(b"\n", 1, end + 1)
 
     def _in_order(self, stamps: list[bytes]) -> bool:
         """Take ``stamps`` at once when they follow everything before them in order."""
@@ -82,9 +84,9 @@ class _Finder:
         self.last = stamps[-1]
         return True
 
-    def _walk(self, text: bytes, skip: int) -> None:
+    def _walk(self, text: bytes, start: int, end: int) -> None:
         window = self.window
-        for match in _STAMP.finditer(text, skip):
+        for match in _STAMP.finditer(text, start, end):
             stamp = match.group(1)
             if stamp < self.low and len(self.runs) < MAX_RUNS:
                 at = match.start()  # in text, the newline before the line; in the block, the line's start
@@ -110,15 +112,14 @@ def find_runs(path: str) -> list[Run]:
             data = file.read(_BLOCK)
             if not data:
                 break
-            block = carry + data
-            end = block.rfind(b"\n") + 1
+            text = b"\n" + carry + data  # the newline that ended the line before
+            end = text.rfind(b"\n")
             if end == 0:  # no line ends in it: pass over the line, counting its bytes
-                finder.offset += len(block)
+                finder.offset += len(text) - 1
                 carry, skip = b"", True
                 continue
-            start = block.index(b"\n") + 1 if skip else 0
-            finder.feed(block[:end], start)
-            carry, skip = block[end:], False
+            finder.feed(text, text.index(b"\n", 1) if skip else 0, end)
+            carry, skip = text[end + 1 :], False
     return finder.runs
 
 

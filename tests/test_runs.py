@@ -107,3 +107,17 @@ def test_records_released_after_a_hold_merge_before_the_newer_records_of_their_f
     merged = _merged(unranked_actor)
     assert [m for _, m in merged] == held + newer
     assert [t for t, _ in merged] == sorted(t for t, _ in merged)
+
+
+def test_a_line_longer_than_a_block_is_passed_over_and_line_numbers_stay_exact(logdir):
+    """Newer records, a 3 MiB line, then an older block: the older block is run 2, starting at its true line."""
+    run(at_times, "0", "text", T0, [5000 + i for i in range(100)])
+    path = logdir / "vllm_rank_0.log"
+    with open(path, "ab") as file:
+        file.write(b"x" * (3 << 20) + b"\n")
+    run(at_times, "0", "text", T0, list(range(WINDOW + 10)))
+    runs = find_runs(str(path))
+    assert [(r.first_line, r.shuffled) for r in runs] == [(1, False), (102, False)]
+    assert runs[1].start == path.stat().st_size - len("".join(path.read_text().splitlines(True)[101:]).encode())
+    entries = list(merge_files(str(logdir)))
+    assert [e.line_number for e in entries] == list(range(102, 102 + WINDOW + 10)) + list(range(1, 102))
