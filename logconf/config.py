@@ -266,5 +266,4 @@ def set_rank(rank: int | str) -> None:
         raise ConfigError("set_rank()", "rank", rank, "is empty", "pass a rank such as 0")
     resolve_rank("${LOGCONF_RANK}", file="set_rank()", environ={"LOGCONF_RANK": value})
     os.environ["LOGCONF_RANK"] = value
-    refresh_all()
-    _handlers.retarget_all()
+    _handlers.switch_rank(refresh_all)  # formatters and files together: no record of one rank in another's file

@@ -39,8 +39,7 @@ def follow_environment() -> None:
         return
     _LOCAL.busy = True
     try:
-        formatters.refresh_all()
-        handlers.retarget_all()
+        handlers.switch_rank(formatters.refresh_all)
     except Exception as exc:  # a framework's set-up must go on even if logconf cannot follow it
         handlers.tell(f"logconf: cannot follow the new logging set-up: {exc}\n")
     finally:

@@ -9,19 +9,22 @@ without interleaving partial lines, and nothing is left in a buffer when a proce
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
+import functools
 import logging
 import os
 import stat
 import sys
-import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO
 
 from logconf import netfs, raycontext
 from logconf.errors import ConfigError, current_source, locate
+from logconf.hold import RecordHold
+from logconf.reports import WriteFailures, caller_error, tell
 from logconf.templating import expand_arg, has_field, has_fields, switch
 
 __all__ = [
@@ -32,13 +35,13 @@ __all__ = [
     "parse_level",
     "plan_rank_file",
     "retarget_all",
+    "switch_rank",
     "tell",
 ]
 
 _LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
 _HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
 _FOLLOWERS: weakref.WeakSet[Any] = weakref.WeakSet()  # other writers of rank files (the stdio tee)
-_HOLD_MAX = 10_000
 
 
 def parse_level(value: object, *, file: str, key: str) -> int:
@@ -199,9 +202,14 @@ class RankFileHandler(logging.Handler):
 
     It survives what a training run does to it: ``close()`` by a later ``dictConfig``
     (the next record reopens the file), a rename or deletion by logrotate or a user (noticed
-    within ``reopen_check_s``), a full disk (reported once, recovered without a restart) and
-    ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the levels of
-    the loggers it serves from the environment, so disabled calls stay as cheap as ever.
+    within ``reopen_check_s``), a full disk (reported once, recovered without
+    a restart) and ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the
+    levels of the loggers it serves from the environment, so disabled calls stay as cheap as ever.
+
+    Its parts: :class:`logconf.hold.RecordHold` keeps the records of a Ray actor whose rank is
+    not known yet; ``_append`` writes one record, ``_end_cut_short`` and ``_take_back`` repair
+    what a killed writer or a full disk left; :class:`logconf.reports.WriteFailures` and
+    :func:`logconf.reports.caller_error` say what went wrong, and whose fault it is.
     """
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
@@ -214,8 +222,7 @@ class RankFileHandler(logging.Handler):
         self.path = self._plan.path
         self._identity: tuple[int, int] | None = None
         self._next_check = 0.0
-        self._failing = False
-        self._dropped = 0
+        self._failures = WriteFailures()
         self._forked = False
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = self._readable = False
@@ -223,15 +230,32 @@ class RankFileHandler(logging.Handler):
         self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
-        self._held: list[logging.LogRecord] | None = None
+        self._held: RecordHold | None = None
         if self._plan.hold_s > 0 and raycontext.unranked_actor():
-            self._held, self._hold_until = [], time.monotonic() + self._plan.hold_s
+            self._held = RecordHold(self._plan.hold_s)
             self._plan.check(self.path, create=True)
             _HOLDING.add(self)
-            self._start_hold_timer()
+            self._held.start_timer(functools.partial(_release_when_due, weakref.ref(self)))
         else:
             self._open()
         _LIVE.add(self)
+
+    # The write-failure counters, by the names that subclasses (logconf.capture) use.
+    @property
+    def _failing(self) -> bool:
+        return self._failures.failing
+
+    @_failing.setter
+    def _failing(self, value: bool) -> None:
+        self._failures.failing = value
+
+    @property
+    def _dropped(self) -> int:
+        return self._failures.dropped
+
+    @_dropped.setter
+    def _dropped(self, value: int) -> None:
+        self._failures.dropped = value
 
     def apply_levels(self, names: tuple[str, ...] | None = None) -> None:
         """Set the levels that ``logger_levels`` gives the loggers it names (or only ``names``)."""
@@ -315,18 +339,33 @@ class RankFileHandler(logging.Handler):
         return fd
 
     def emit(self, record: logging.LogRecord) -> None:
+        # A record that cannot be formatted is its caller's bug, reported as stdlib logging
+        # reports it; a file that cannot be written is a write failure, reported once per outage.
         try:
             if self._held is not None:
                 self._hold(record)
                 return
-            self._write(record)
+            data = self._encode(record)
+        except RecursionError:
+            raise
+        except Exception as exc:
+            caller_error(record, exc)
+            return
+        try:
+            self._append(data)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
 
+    def _encode(self, record: logging.LogRecord) -> bytes:
+        return (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+
     def _write(self, record: logging.LogRecord) -> None:
-        data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+        """Format and append one record; raise what fails (``emit`` tells the two kinds apart)."""
+        self._append(self._encode(record))
+
+    def _append(self, data: bytes) -> None:
         fd = self._ready_fd()
         if self._torn:
             data = b"\n" + data
@@ -336,7 +375,7 @@ class RankFileHandler(logging.Handler):
         if self._regular and self._readable and not self._torn and self._plan.repairs:
             self._end_cut_short(fd, written)
         self._torn = False
-        if self._failing:
+        if self._failures.failing:
             self._recovered()
 
     def _end_cut_short(self, fd: int, size: int) -> None:
@@ -379,58 +418,48 @@ class RankFileHandler(logging.Handler):
             self._torn = True
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: only {written} of {size} bytes fitted; record dropped")
 
+    # -- holding for a late rank (logconf.hold) ------------------------------------------
+
     def _hold(self, record: logging.LogRecord) -> None:
         assert self._held is not None
-        frozen = logging.makeLogRecord(record.__dict__)
-        frozen.msg, frozen.args = record.getMessage(), None  # later changes to args must not show
-        if record.exc_info and not record.exc_text:
-            frozen.exc_text = logging.Formatter().formatException(record.exc_info)
-        frozen.exc_info = None
-        self._held.append(frozen)
-        if len(self._held) >= _HOLD_MAX or time.monotonic() >= self._hold_until:
+        if self._held.add(record):  # full, or the hold time is over
             self.release_held()
-
-    def _start_hold_timer(self) -> None:
-        # The hold ends by itself: a process that never learns its rank, or logs nothing more,
-        # still has its records written when the hold time is over.
-        timer = threading.Timer(max(0.0, self._hold_until - time.monotonic()), _release_when_due, (weakref.ref(self),))
-        timer.daemon = True
-        timer.name = "logconf-rank-hold"
-        timer.start()
 
     def release_held(self) -> None:
         """Write the records held while the rank was unknown, to the file of the rank now known."""
         with self.lock:  # type: ignore[union-attr]
             held, self._held = self._held, None
             _HOLDING.discard(self)
-            for record in held or ():
+            for record in held.take() if held is not None else ():
                 try:
-                    self._write(record)
+                    data = self._encode(record)
+                except Exception as exc:
+                    caller_error(record, exc)
+                    continue
+                try:
+                    self._append(data)
                 except Exception:
                     self.handleError(record)
 
+    # -- telling what failed (logconf.reports) -------------------------------------------
+
     def handleError(self, record: logging.LogRecord) -> None:
-        """Report the first failure of a run of failures once on stderr, never raise."""
-        self._dropped += 1
-        if self._failing:
-            return
-        self._failing = True
-        error = sys.exc_info()[1]
-        tell(
-            f"logconf: cannot write {self.path}: {error!s}; records are dropped and this "
-            "error is not repeated until writing works again\n"
-        )
+        """Report the first write failure of a run of them once on stderr, count the rest; never raise."""
+        self._failures.failed(self.path, sys.exc_info()[1])
 
     def _recovered(self) -> None:
-        self._failing = False
-        dropped, self._dropped = self._dropped, 0
-        tell(f"logconf: writing {self.path} again; {dropped} records were dropped\n")
+        self._failures.recovered(self.path)
 
     def flush(self) -> None:
         """Nothing to flush: every record is written to the kernel as it is emitted."""
 
     def close(self) -> None:
+        """Write what is held, to the rank known now, and close the file (the next record reopens it)."""
         with self.lock:  # type: ignore[union-attr]
+            # dictConfig closes every handler (logging.shutdown) before it builds new ones, and a
+            # process may end right after logging.shutdown(): what is held must not wait for more.
+            # Only this handler's lock is held here, so its rank and file stay the pair they are.
+            self.release_held()
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)
@@ -470,51 +499,72 @@ class ConsoleHandler(logging.StreamHandler):
         pass  # the stream is looked up per record
 
 
-def tell(message: str) -> None:
-    """Write one line of logconf's own on fd 2, whatever ``sys.stderr`` is; never raise."""
-    try:
-        os.write(2, message.encode("utf-8", "backslashreplace"))
-    except OSError:
-        pass
-
-
 def _release_when_due(ref: weakref.ref[RankFileHandler]) -> None:
     handler = ref()
     if handler is not None and handler._held is not None:
+        try:
+            switch_rank(releasing=[handler])  # the rank (and Ray actor) as known now
+        except Exception as exc:  # a rank that went bad since: write where the rank was last known
+            tell(f"logconf: cannot follow the rank at the end of the hold: {exc}\n")
+            handler.release_held()
+
+
+def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[RankFileHandler] | None = None) -> None:
+    """Move every live RankFileHandler to the current rank; write what each (or each of ``releasing``) held.
+
+    The formatters (``refresh``, by default :func:`logconf.formatters.refresh_all`) and the
+    handlers switch while every handler's lock is held, so no record is formatted with one rank
+    and written to another's file. The locks are taken in one order, so two switches never wait
+    on each other; a thread that logs holds one handler lock at a time.
+    """
+    if refresh is None:
         from logconf.formatters import refresh_all  # formatters import this module
 
-        refresh_all()  # the rank (and Ray actor) as known now, on the records written next
-        handler.retarget()
-        handler.release_held()
+        refresh = refresh_all
+    every = sorted(set(_LIVE) | _HOLDING, key=id)
+    with contextlib.ExitStack() as locked:
+        for handler in every:
+            locked.enter_context(handler.lock)  # type: ignore[arg-type]
+        refresh()
+        for handler in every:
+            handler.retarget()
+        for handler in every if releasing is None else releasing:
+            handler.release_held()
+    if releasing is None:  # the stdio tee's copy follows too, after the locks: it waits on its tee's reply
+        for writer in list(_FOLLOWERS):
+            writer.retarget(release=True)
 
 
 def follow_rank(writer: Any) -> None:
-    """Have ``retarget_all`` call ``writer.retarget(release=True)`` too (the stdio tee's file follows the rank)."""
+    """Have ``switch_rank`` call ``writer.retarget(release=True)`` too (the stdio tee's file follows the rank)."""
     _FOLLOWERS.add(writer)
 
 
 def retarget_all() -> None:
-    """Move every live RankFileHandler to the current rank and release what it held."""
-    for handler in set(_LIVE) | _HOLDING:
-        handler.retarget()
-        handler.release_held()
-    for writer in list(_FOLLOWERS):
-        writer.retarget(release=True)
+    """Move every live RankFileHandler, its formatters and the rank's other writers to the current rank."""
+    switch_rank()
 
 
 @atexit.register  # registered after logging's own, so it runs before logging.shutdown()
 def _release_held_at_exit() -> None:
-    for handler in list(_HOLDING):
-        handler.release_held()
+    holding = list(_HOLDING)
+    if not holding:
+        return
+    try:
+        switch_rank()  # the rank as known at exit
+    except Exception:
+        for handler in holding:
+            handler.release_held()  # a rank that went bad since: write where the rank was last known
 
 
 def _after_fork_in_child() -> None:
     for handler in list(_LIVE):
         handler._forked = True
     for handler in list(_HOLDING):
-        if handler._held is not None:
-            handler._held = []  # the parent writes what it held; this process holds only its own
-            handler._start_hold_timer()
+        # The parent writes what it held. This process may end with os._exit (multiprocessing's
+        # children do), where nothing held would survive: it writes its own records at once.
+        handler._held = None
+    _HOLDING.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -346,7 +346,23 @@ class EntryReader:
         return pending
 
 
-def iter_entries(path: str, order: int = 0, label: str | None = None) -> Iterator[Entry]:
+class _Stretch:
+    """A binary file read from its position up to ``size`` more bytes, a line at a time."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self.file, self.left = file, size
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        raw = self.file.readline(self.left if limit < 0 else min(limit, self.left))
+        self.left -= len(raw)
+        return raw
+
+
+def iter_entries(
+    path: str, order: int = 0, label: str | None = None, *, start: int = 0, stop: int | None = None, first_line: int = 1
+) -> Iterator[Entry]:
     """Yield the entries of one rank file in file order, holding one record in memory at a time.
 
     In a text file, lines after a record that are not records themselves belong to it (a
@@ -355,11 +371,21 @@ def iter_entries(path: str, order: int = 0, label: str | None = None) -> Iterato
     write), a JSON line that starts with ``{`` but does not decode and a text line that starts
     with a record's time stamp but is not a record (the head of a write cut short) come out as
     TORN; a line over LINE_LIMIT bytes comes out as TOO_LONG, and only its first bytes are kept.
+
+    ``start`` and ``stop`` (byte offsets at line starts) read one stretch of the file, whose first
+    line is line ``first_line``; its entries' positions then start at ``first_line - 1``, so
+    positions keep the file's order across stretches.
     """
     reader, lines = EntryReader(path, order, label), LineReader()
+    reader.line_number = reader.position = first_line - 1
     feed, too_long = reader.feed, reader.too_long
     with open(path, "rb") as file:
-        for line in lines.read(file):
+        source: Any = file
+        if start or stop is not None:
+            file.seek(start)
+            if stop is not None:
+                source = _Stretch(file, stop - start)
+        for line in lines.read(source):
             done = feed(line) if isinstance(line, str) else too_long(line)
             if done is not None:
                 yield done

@@ -1,10 +1,15 @@
 """Merge a run's rank files into one timeline, streaming, with a record's traceback kept whole.
 
 Memory is bounded by the number of files times the largest record: ``heapq.merge`` holds one
-entry per file, and each file is read a line at a time, a line being at most LINE_LIMIT bytes
+entry per file (per run of a file out of order, each run with a window of logconf.runs.WINDOW),
+and each file is read a line at a time, a line being at most LINE_LIMIT bytes
 (a longer one is printed as TOO_LONG with its first bytes). Order is the record's UTC time, then
 the file's natural name order (rank 2 before rank 10), then the record's position in its file,
 so records with equal timestamps come out in the same order on every run.
+
+A file is not always in time order (records held for a late rank are written after newer ones):
+:mod:`logconf.runs` reads such a file as a few ordered runs, merged like files of their own, so
+the timeline never steps back; a file in order is read as one stream, as before.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
-from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, file_label, iter_entries, rank_files, time_key
+from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, file_label, rank_files, time_key
 from logconf.records import level_number
+from logconf.runs import find_runs, run_entries
 
 __all__ = ["EntryFilter", "merge_entries", "merge_files", "render", "render_json", "too_long_note"]
 
@@ -29,7 +35,10 @@ def merge_entries(paths: Iterable[str], root: str | None = None) -> Iterator[Ent
 
     Each entry's file is its path under ``root`` (``node/name`` in a gathered directory), or its base name.
     """
-    return heapq.merge(*(iter_entries(path, order, file_label(path, root)) for order, path in enumerate(paths)), key=_KEY)
+    streams = [
+        run_entries(path, order, run, file_label(path, root)) for order, path in enumerate(paths) for run in find_runs(path)
+    ]
+    return heapq.merge(*streams, key=_KEY)
 
 
 def merge_files(directory: str) -> Iterator[Entry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,24 @@ def logdir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "logs"
     monkeypatch.setenv("LOGCONF_DIR", str(path))
     return path
+
+
+class _Descriptor:
+    class_name = "EngineActor"
+
+
+class _RuntimeContext:
+    current_actor = types.SimpleNamespace(_ray_actor_creation_function_descriptor=_Descriptor())
+
+    def get_actor_id(self) -> str:
+        return "a1b2c3"
+
+
+@pytest.fixture
+def unranked_actor(monkeypatch, logdir) -> Path:
+    """This process as a Ray actor with no rank yet (a stand-in ``ray`` module): logconf holds what it logs."""
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
+    fake.get_runtime_context = _RuntimeContext  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    return logdir

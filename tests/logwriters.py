@@ -84,6 +84,18 @@ def at_fixed_time(rank: str, fmt: str, created: float, count: int) -> None:
         log.handle(record)
 
 
+def at_times(rank: str, fmt: str, start: int, offsets_ms: list[int]) -> None:
+    """Write record ``i`` (message ``i=<i>``) at ``start`` plus ``offsets_ms[i]`` milliseconds, in that order,
+    through the real handler and formatter."""
+    _setup(rank, fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.order")
+    for i, offset in enumerate(offsets_ms):
+        record = logging.makeLogRecord({"name": log.name, "levelno": logging.INFO, "levelname": "INFO", "msg": f"i={i}"})
+        record.created, record.msecs = start + offset // 1000, float(offset % 1000)
+        log.handle(record)
+
+
 def slow_engine(rank: str, fmt: str, count: int, pause: float) -> None:
     """Log ``count`` records ``pause`` seconds apart, the last one with a traceback."""
     import time

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+import time
 
 import pytest
 from helpers import load_like_vllm, read_records
@@ -93,3 +95,65 @@ def test_set_rank_to_a_percent_rank_keeps_text_records(logdir):
     logconf.set_rank("50%")
     logging.getLogger("vllm.engine").info("after set_rank")
     assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_50%.log")] == [("50%", "after set_rank")]
+
+
+def test_set_rank_refuses_a_rank_that_would_make_a_path(logdir):
+    """set_rank("a/b") would name a file in a subdirectory: refused, naming the value; nothing moves."""
+    load_like_vllm()
+    with pytest.raises(ConfigError) as caught:
+        logconf.set_rank("a/b")
+    assert str(caught.value) == (
+        "set_rank(): rank: ${LOGCONF_RANK} = 'a/b' is not a valid rank: it holds '/' or '..' "
+        f"(got '${{LOGCONF_RANK}}'); give ${{LOGCONF_RANK}} a value {VALID}"
+    )
+    assert "LOGCONF_RANK" not in os.environ
+    logging.getLogger("vllm.engine").info("still rank 0")
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_0.log")] == [("0", "still rank 0")]
+    assert sorted(p.name for p in logdir.iterdir()) == ["vllm_rank_0.log"]
+
+
+def test_set_rank_in_json_mode_moves_the_file_and_the_rank_field(logdir, monkeypatch):
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    log.info("as rank 0")
+    logconf.set_rank(5)
+    log.info("as rank 5")
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_0.jsonl")] == [("0", "as rank 0")]
+    assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_5.jsonl")] == [("5", "as rank 5")]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_set_rank_while_another_thread_logs_never_puts_a_rank_in_another_ranks_file(logdir, monkeypatch, fmt):
+    """The formatters and the files switch together: every line's rank is its file's rank."""
+    monkeypatch.setenv("LOGCONF_FORMAT", fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    stop, count = threading.Event(), [0]
+
+    def keep_logging() -> None:
+        while not stop.is_set():
+            log.info("n %d", count[0])
+            count[0] += 1
+
+    thread = threading.Thread(target=keep_logging)
+    thread.start()
+    try:
+        for rank in range(1, 21):
+            seen = count[0]
+            while count[0] < seen + 50 and thread.is_alive():  # let it log under the old rank first
+                time.sleep(0)
+            logconf.set_rank(rank)
+    finally:
+        stop.set()
+        thread.join()
+    suffix = ".jsonl" if fmt == "json" else ".log"
+    files = sorted(logdir.iterdir())
+    assert [p.name for p in files] == sorted(f"vllm_rank_{r}{suffix}" for r in range(21))
+    total = 0
+    for path in files:
+        rank = path.name.removeprefix("vllm_rank_").removesuffix(suffix)
+        ranks = [r["rank"] for r in read_records(path)]
+        assert ranks and set(ranks) == {rank}, (path.name, sorted(set(ranks)))
+        total += len(ranks)
+    assert total == count[0]
