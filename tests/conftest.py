@@ -63,3 +63,14 @@ def logdir(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "logs"
     monkeypatch.setenv("LOGCONF_DIR", str(path))
     return path
+
+
+@pytest.fixture(params=["msgspec", "json"])
+def json_encoder(request, monkeypatch) -> str:
+    """Each JSON encoder in turn, as the one JsonFormatter picks when not told (msgspec needs logconf[fast])."""
+    from logconf import jsonlines
+
+    if request.param == "msgspec":
+        pytest.importorskip("msgspec", reason="msgspec is not installed: pip install logconf[fast]")
+    monkeypatch.setattr(jsonlines, "default_encoder", lambda: request.param)
+    return request.param
