@@ -54,7 +54,7 @@ venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done 
 
 $(VENVS)/dev/.done: pyproject.toml
 	test -x $(DEV) || $(PYTHON) -m venv $(VENVS)/dev
-	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint]' hatchling build
+	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint,fast]' hatchling build
 	touch $@
 
 $(VENVS)/py%/.done: pyproject.toml

@@ -35,15 +35,20 @@ PER_RECORD = [
     ("loguru-intercept-enqueue", "the same with enqueue=True (the replaced design)"),
 ]
 # How busy the machine is while the per-record rows run. Loguru's enqueue=True hands each record to
-# a second thread; what that costs the logging thread depends on whether the thread gets a core of
-# its own, so the rows are measured in each of these conditions.
+# a second thread; what that costs the logging thread depends on whether that thread gets a core of
+# its own, so the rows are measured in each condition, and each is judged on the figure that
+# measures logging there (JUDGED_ON).
 CONDITIONS = {
-    "quiet": "nothing else started; the process may use every core, so Loguru's queue thread can run on one of its own",
-    "one-core": "the process pinned to one core (os.sched_setaffinity): the logging thread and Loguru's queue thread "
-    "share it, as in a process bound to a core",
-    "loaded": "one busy-loop process pinned to each core runs beside the process, as on a node whose cores are all "
-    "taken by workers",
+    "quiet": "nothing else started: the process may use both cores, so Loguru's queue thread can run on a core of its own",
+    "one-core": "the process pinned to one core (os.sched_setaffinity), nothing else on it: Loguru's queue thread has no "
+    "free core and shares the logging thread's, as on a node whose other cores are taken",
+    "loaded": "one busy-loop process pinned to each core runs beside the unpinned process, as on a node whose cores are "
+    "all taken by workers",
 }
+JUDGED_ON = {"quiet": "emit_s", "one-core": "emit_s", "loaded": "cpu_s"}
+METRICS = {"emit_s": "emitting thread wall time", "cpu_s": "CPU time of all the process's threads"}
+
+
 DISABLED = [
     ("disabled-vllm-default", "vLLM's default config shape (baseline)"),
     ("disabled-logconf-vllm", "logconf, shipped vllm_logging.json"),
@@ -185,20 +190,27 @@ def bench_per_record(report: Report, python: str, records: int, reps: int, work:
             f"| {label} | {emit_us:.1f} | {paired_ratio(results[first], name, base, 'emit_s'):.2f}x | {total_us:.1f} | "
             f"{paired_ratio(results[first], name, base, 'total_s'):.2f}x | {', '.join(f'{n:,}' for n in lines)} |"
         )
+    enqueue = "loguru-intercept-enqueue"
     report.add(
         "",
-        "### Side by side: emitting thread µs/record, and how many times faster than Loguru enqueue=True",
+        "### Side by side: µs per record, and how many times faster than Loguru enqueue=True",
         "",
-        "| setup | " + " | ".join(f"{c} µs | {c}: enqueue=True / this" for c in conditions) + " |",
-        "|---|" + "---:|---:|" * len(conditions),
+        "Wall: the emitting thread's loop. CPU: every thread of the process (Loguru's queue worker included), until the",
+        "file is fsynced. In the loaded condition the wall time mostly measures the scheduler's share: a thread that never",
+        "sleeps (logconf's, the stdlib's) gets what each busy loop gets, while Loguru's two threads, which sleep and wake",
+        "on their queue, get more; what logging takes from a node whose cores are all busy is its CPU time, so that",
+        "condition is judged on CPU. The other two are judged on the emitting thread's wall time, what a request waits.",
+        "",
+        "| setup | " + " | ".join(f"{c} wall µs | x | {c} CPU µs | x" for c in conditions) + " |",
+        "|---|" + "---:|---:|---:|---:|" * len(conditions),
     )
-    enqueue = "loguru-intercept-enqueue"
     for name, label in PER_RECORD:
         cells = []
         for condition in conditions:
             runs = results[condition]
-            cells.append(f"{_median(runs[name], 'emit_s') / records * 1e6:.1f}")
-            cells.append(f"{paired_ratio(runs, enqueue, name, 'emit_s'):.1f}x")
+            for key in ("emit_s", "cpu_s"):
+                cells.append(f"{_median(runs[name], key) / records * 1e6:.1f}")
+                cells.append(f"{paired_ratio(runs, enqueue, name, key):.1f}x")
         report.add(f"| {label} | " + " | ".join(cells) + " |")
     report.add("")
     text = paired_ratio(results[first], "logconf-vllm-text", base, "emit_s")
@@ -207,12 +219,14 @@ def bench_per_record(report: Report, python: str, records: int, reps: int, work:
     report.target(f"vLLM config, JSON: at most 1.6x the stdlib FileHandler per record ({first})", js <= 1.6, f"{js:.2f}x")
     for name, label in (("logconf-vllm-text", "text"), ("logconf-vllm-json", "JSON")):
         for condition in conditions:
-            speedup = paired_ratio(results[condition], enqueue, name, "emit_s")
-            e2e = paired_ratio(results[condition], enqueue, name, "total_s")
+            judged = JUDGED_ON[condition]
+            other = "cpu_s" if judged == "emit_s" else "emit_s"
+            speedup = paired_ratio(results[condition], enqueue, name, judged)
+            aside = paired_ratio(results[condition], enqueue, name, other)
             report.target(
                 f"vLLM config, {label}: at least 8x faster per record than Loguru enqueue=True, {condition}",
                 speedup >= 8,
-                f"{speedup:.1f}x in the emitting thread, {e2e:.1f}x end to end",
+                f"{speedup:.1f}x in {METRICS[judged]}; {aside:.1f}x in {METRICS[other]}",
             )
 
 
@@ -279,13 +293,23 @@ def bench_startup(report: Report, python: str, reps: int, work: Path) -> None:
     _say(f"import and apply: fresh interpreters x {reps}")
     kinds = [
         ("import", "`import logconf`"),
-        ("apply", "`logconf.apply()` (shipped trainer YAML)"),
+        ("apply", "`logconf.apply()` (shipped trainer YAML), parsed before: read from the YAML cache"),
+        ("apply-cold", "`logconf.apply()` with an empty YAML cache: PyYAML imported, the cache written"),
         ("vllm-dictconfig", "vLLM's load of the shipped JSON (json.loads + dictConfig)"),
     ]
+    warm = work / "yaml-cache-warm"
+    _file_run(
+        [python, str(BENCH / "startup.py"), "apply", str(work / "prime.json")],
+        work / "prime.json",
+        _env(LOGCONF_DIR=str(work / "logs-prime"), XDG_CACHE_HOME=str(warm)),
+    )
 
     def measure(kind: str, rep: int) -> dict[str, Any]:
         out = work / f"{kind}-{rep}.json"
-        return _file_run([python, str(BENCH / "startup.py"), kind, str(out)], out, _env(LOGCONF_DIR=str(work / f"logs-{rep}")))
+        # Every process of a job but the first finds the shipped YAML in the cache; the first of all does not.
+        cache = work / f"yaml-cache-cold-{rep}" if kind == "apply-cold" else warm
+        env = _env(LOGCONF_DIR=str(work / f"logs-{rep}"), XDG_CACHE_HOME=str(cache))
+        return _file_run([python, str(BENCH / "startup.py"), kind.removesuffix("-cold"), str(out)], out, env)
 
     results = interleave([k for k, _ in kinds], reps, measure)
     report.add(
@@ -308,7 +332,8 @@ def bench_startup(report: Report, python: str, reps: int, work: Path) -> None:
         f"{imp:.1f} ms, {heavy or 'neither'}",
     )
     app = _median(results["apply"], "seconds") * 1e3
-    report.target("`apply()` under 10 ms", app < 10, f"{app:.1f} ms")
+    cold = _median(results["apply-cold"], "seconds") * 1e3
+    report.target("`apply()` under 10 ms", app < 10, f"{app:.1f} ms; {cold:.1f} ms the first time on a machine (empty cache)")
 
 
 def bench_engine(report: Report, vllm_python: str, model: str, reps: int, work: Path) -> None:
