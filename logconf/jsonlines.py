@@ -226,7 +226,7 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
                 return self._strict(data)  # msgspec refuses lone surrogates; json writes them, the handler escapes them
             except Exception:
                 pass
-        # A value nothing converted yet (a traceback text is a string, so this is rare): convert them all.
+        # Left: a field of the record's own that is no string (a logger named by an object...): convert them all.
         converter = _Converter(self._default, self.redact)
         return self._strict({key: converter.value(value) for key, value in data.items()})
 
