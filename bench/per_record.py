@@ -1,9 +1,11 @@
 """One measurement in a fresh interpreter: configure one logging setup, time N calls, report JSON.
 
-``python bench/per_record.py CASE COUNT DIRECTORY`` prints one JSON object on its last line:
+``python bench/per_record.py CASE COUNT DIRECTORY [CPU]`` prints one JSON object on its last line:
 ``emit_s`` (the loop in the emitting thread), ``total_s`` (until every record is in the file,
-closed and fsynced) and ``lines`` (what the file holds). Each case lives in its own
-interpreter so that no setup leaks into the next one, and run.py interleaves them.
+closed and fsynced), ``cpu_s`` (the CPU time all threads of the process spent meanwhile) and
+``lines`` (what the file holds). With CPU (a core number) the process,
+and every thread it starts (Loguru's queue worker), runs on that one core only. Each case lives
+in its own interpreter so that no setup leaks into the next one, and run.py interleaves them.
 """
 
 from __future__ import annotations
@@ -117,9 +119,16 @@ def vllm_default(directory: Path) -> _Setup:
     return _Setup(logging.getLogger("vllm.v1.engine.async_llm"), path)
 
 
+def logconf_vllm_stdlib_json(directory: Path) -> _Setup:
+    """JSON lines where msgspec is not installed: the standard library's json encodes them."""
+    sys.modules["msgspec"] = None  # type: ignore[assignment]  # an import of msgspec now fails, as without it
+    return logconf_vllm(directory, "json")
+
+
 CASES: dict[str, Callable[[Path], _Setup]] = {
     "logconf-vllm-text": lambda d: logconf_vllm(d, "text"),
     "logconf-vllm-json": lambda d: logconf_vllm(d, "json"),
+    "logconf-vllm-json-stdlib": logconf_vllm_stdlib_json,
     "logconf-trainer": logconf_trainer,
     "stdlib-filehandler": stdlib_file,
     "loguru-intercept": lambda d: loguru_intercept(d, enqueue=False),
@@ -149,19 +158,23 @@ def measure(case: str, count: int, directory: Path) -> dict[str, float | int]:
         setup.drain()
         return {"emit_s": emit, "total_s": emit, "lines": sum(1 for _ in open(setup.path, "rb"))}
     info = log.info
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for i in range(count):
         info(MESSAGE, "cmpl-7f3a", i, 128)
     emit = time.perf_counter() - start
     setup.drain()
     _fsync(setup.path)
     total = time.perf_counter() - start
+    cpu = time.process_time() - cpu  # every thread of the process: Loguru's queue worker included
     with open(setup.path, "rb") as handle:
         lines = sum(1 for _ in handle)
-    return {"emit_s": emit, "total_s": total, "lines": lines}
+    encoders = {getattr(h.formatter, "encoder", None) for h in logging.getLogger("vllm").handlers} - {None}
+    return {"emit_s": emit, "total_s": total, "cpu_s": cpu, "lines": lines, "encoder": ",".join(sorted(encoders))}
 
 
 if __name__ == "__main__":
     name, records, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+    if len(sys.argv) > 4:
+        os.sched_setaffinity(0, {int(sys.argv[4])})  # before any thread starts: they inherit it
     out.mkdir(parents=True, exist_ok=True)
     print(json.dumps({"case": name, "count": records, **measure(name, records, out)}))

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from logconf import guard, loguru_bridge
+from logconf import guard, loguru_bridge, yamlcache
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter, refresh_all, resolve_rank
@@ -70,23 +70,31 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "fix the JSON syntax there (strings in double quotes, no trailing commas)",
             ) from None
     else:
-        import yaml  # here, not at the top: vLLM's processes import logconf but never read YAML
-
-        try:
-            # libyaml's loader parses the shipped file in a tenth of the time, where PyYAML has it
-            config = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "<file>"
-            value = _line(text, mark.line + 1) if mark else text[:80]
-            raise ConfigError(
-                file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax there"
-            ) from None
+        config = yamlcache.lookup(file, text)  # this file's text parsed before: no PyYAML import
+        if config is None:
+            config = _parse_yaml(file, text)
+            if isinstance(config, dict):
+                yamlcache.store(file, text, config)
     if not isinstance(config, dict):
         raise ConfigError(
             file, "<top level>", type(config).__name__, "is not a mapping", "a logging config is a mapping with version: 1"
         )
     return config
+
+
+def _parse_yaml(file: str, text: str) -> Any:
+    import yaml  # here, not at the top: vLLM's processes import logconf but never read YAML
+
+    try:
+        # libyaml's loader parses the shipped file in a tenth of the time, where PyYAML has it
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "<file>"
+        value = _line(text, mark.line + 1) if mark else text[:80]
+        raise ConfigError(
+            file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax there"
+        ) from None
 
 
 def _line(text: str, lineno: int) -> str:

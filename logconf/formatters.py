@@ -37,6 +37,8 @@ JSON_FIELDS = {
 }
 
 _LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+_MSEC_FORMAT = "%s.%03dZ"
+_MSEC_SUFFIX = tuple(_MSEC_FORMAT % ("", ms) for ms in range(1000))  # ".000Z" to ".999Z"
 
 
 def _rank_complaint(name: str, value: str) -> tuple[str, str] | None:
@@ -82,7 +84,7 @@ class _RankMixin:
     actor: str | None = None
     redact: bool
     default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = "%s.%03dZ"
+    default_msec_format = _MSEC_FORMAT
     _second: tuple[int, str] = (-1, "")
 
     def refresh(self) -> None:
@@ -97,7 +99,10 @@ class _RankMixin:
         cached = self._second
         if cached[0] != second:
             cached = self._second = (second, time.strftime(self.default_time_format, time.gmtime(second)))
-        return self.default_msec_format % (cached[1], record.msecs)
+        msecs = record.msecs
+        if 0 <= msecs < 1000 and self.default_msec_format == _MSEC_FORMAT:
+            return cached[1] + _MSEC_SUFFIX[int(msecs)]  # a concatenation costs half the % below
+        return self.default_msec_format % (cached[1], msecs)
 
 
 class TextFormatter(_RankMixin, logging.Formatter):  # type: ignore[misc]

@@ -16,7 +16,6 @@ record, and its answer is kept per device.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Mapping
 
 from logconf.errors import ConfigError
@@ -34,7 +33,7 @@ __all__ = [
 ]
 
 MODE_ENV = "LOGCONF_PER_HOST"  # auto (default): per-host names on a network filesystem; 1: always; 0: never
-HOST_ENV = "LOGCONF_HOSTNAME"  # the host part of file names and {hostname}; default: socket.gethostname()
+HOST_ENV = "LOGCONF_HOSTNAME"  # the host part of file names and {hostname}; default: the kernel's node name
 MOUNTINFO_ENV = "LOGCONF_MOUNTINFO"  # the mount table to read (tests point it at a file of their own)
 SEPARATOR = "@"
 
@@ -115,11 +114,11 @@ def per_host(mode: str, network: bool, *, file: str, key: str) -> bool:
 
 
 def host_name(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> str:
-    """Return this host's name for file names: ``LOGCONF_HOSTNAME`` if set, else ``socket.gethostname()``."""
+    """Return this host's name for file names: ``LOGCONF_HOSTNAME`` if set, else the kernel's node name (as gethostname())."""
     env = os.environ if environ is None else environ
     name = env.get(HOST_ENV)
     if name is None:
-        name = socket.gethostname()
+        name = os.uname().nodename  # gethostname() without importing socket
     bad = not name or "/" in name or ".." in name or SEPARATOR in name or not name.isprintable() or " " in name
     if bad:
         raise ConfigError(

@@ -9,6 +9,7 @@ import types
 from pathlib import Path
 
 import pytest
+from helpers import needs_msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -51,11 +52,13 @@ def restore_logging():
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """Start every test without logconf, vLLM or rank variables from the outer environment."""
+def clean_env(monkeypatch, tmp_path_factory):
+    """Start every test without logconf, vLLM or rank variables from the outer environment, and with
+    an empty YAML cache of its own (logconf.yamlcache), outside the host's home and tmp_path."""
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
 
 
 @pytest.fixture
@@ -85,3 +88,14 @@ def unranked_actor(monkeypatch, logdir) -> Path:
     fake.get_runtime_context = _RuntimeContext  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "ray", fake)
     return logdir
+
+
+@pytest.fixture(params=["msgspec", "json"])
+def json_encoder(request, monkeypatch) -> str:
+    """Each JSON encoder in turn, as the one JsonFormatter picks when not told (msgspec needs logconf[fast])."""
+    from logconf import jsonlines
+
+    if request.param == "msgspec":
+        needs_msgspec()
+    monkeypatch.setattr(jsonlines, "default_encoder", lambda: request.param)
+    return request.param

@@ -17,10 +17,20 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from logconf import vllm_config_path
 from logconf.records import parse_line
 
 TRAINER_LOGGERS = ("skyrl_train", "skyrl", "skyrl_gym", "harbor", "examples")
+
+
+def needs_msgspec() -> None:
+    """Fail, not skip, where msgspec is missing: every venv `make venvs` builds installs logconf[fast]."""
+    try:
+        import msgspec  # noqa: F401
+    except ImportError:
+        pytest.fail("msgspec is not installed here: run `make venvs` (it installs logconf[fast])")
 
 
 def load_like_vllm(path: str | None = None) -> None:

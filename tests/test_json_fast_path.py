@@ -12,6 +12,7 @@ import logging
 import sys
 
 import pytest
+from helpers import needs_msgspec
 
 from logconf.formatters import JsonFormatter, _PjlJsonFormatter
 from logconf.redact import redact as redact_line
@@ -22,7 +23,7 @@ class _Reference(JsonFormatter):
 
     format = _PjlJsonFormatter.format
     add_fields = _PjlJsonFormatter.add_fields
-    jsonify_log_record = _PjlJsonFormatter.jsonify_log_record
+    jsonify_log_record = _PjlJsonFormatter.jsonify_log_record  # json.dumps, with the compact separators
 
     def refresh(self) -> None:
         super().refresh()
@@ -55,8 +56,30 @@ def _exc_info():
     ids=["vllm-line", "extras", "object-unicode-private", "exc_info", "stack_info", "dict-message"],
 )
 @pytest.mark.parametrize("redact", [True, False])
-def test_fast_path_matches_python_json_logger_byte_for_byte(record, redact):
-    """Same keys, same order, same values and escaping as the generic path, with or without redaction."""
-    fast, reference = JsonFormatter(rank="3", redact=redact), _Reference(rank="3", redact=redact)
+def test_fast_path_matches_python_json_logger_byte_for_byte(record, redact, json_encoder):
+    """Same keys, same order, same values and escaping as the generic path, with or without redaction, with either encoder."""
+    fast, reference = JsonFormatter(rank="3", redact=redact, encoder=json_encoder), _Reference(rank="3", redact=redact)
     expected = reference.format(record)
     assert fast.format(record) == (redact_line(expected) if redact else expected)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        _record("Added request %s-%d with %d tokens", ("cmpl-7f3a", 1, 128)),
+        _record("with extras ünïcode", request_id="r1", n=3, ok=True, none=None, ids=[1, 2], sub={"a": "b"}),
+        _record("failed", exc_info=_exc_info()),
+        _record("where", stack_info="Stack (most recent call last):\n  File x.py"),
+    ],
+    ids=["vllm-line", "extras", "exc_info", "stack_info"],
+)
+def test_msgspec_path_matches_python_json_loggers_msgspec_formatter(record):
+    """With msgspec, a plain record is what python-json-logger's MsgspecFormatter writes for the same fields."""
+    needs_msgspec()
+    from pythonjsonlogger.msgspec import MsgspecFormatter
+
+    class _MsgspecReference(_Reference):
+        jsonify_log_record = MsgspecFormatter.jsonify_log_record  # its encoder is the one JsonFormatter built
+
+    fast = JsonFormatter(rank="3", redact=False, encoder="msgspec")
+    assert fast.format(record) == _MsgspecReference(rank="3", redact=False, encoder="msgspec").format(record)

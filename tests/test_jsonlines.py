@@ -17,7 +17,7 @@ import sys
 import threading
 
 import pytest
-from helpers import load_like_vllm
+from helpers import load_like_vllm, needs_msgspec
 from logwriters import REPO, logconf_cli
 
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -41,8 +41,8 @@ def own(record: dict, level: str = "INFO") -> dict:
 
 
 @pytest.fixture
-def json_logs(logdir, monkeypatch):
-    """The shipped vLLM config in JSON mode as rank 2; returns the rank file's path."""
+def json_logs(logdir, monkeypatch, json_encoder):
+    """The shipped vLLM config in JSON mode as rank 2, with each JSON encoder; returns the rank file's path."""
     monkeypatch.setenv("LOGCONF_FORMAT", "json")
     monkeypatch.setenv("LOGCONF_RANK", "2")
 
@@ -222,3 +222,73 @@ def test_a_secret_in_the_message_of_a_dict_or_a_traceback_is_masked(json_logs):
     assert own(second, "ERROR")["message"] == "connect failed with token=***"
     assert own(second, "ERROR")["exc_info"].endswith("ConnectionError: 401 for https://ann:***@db.example/x")
     assert "hunter2" not in path.read_text(encoding="utf-8")
+
+
+def test_lone_surrogates_and_non_utf8_bytes_are_kept_escaped(json_logs):
+    """A lone surrogate (a non-UTF-8 byte read with surrogateescape) in the message or an extra: valid JSON, text kept."""
+    path = json_logs()
+    odd = os.fsdecode(b"\xff\xfe raw") + " lone \ud800"
+    logging.getLogger("vllm.engine").info("naive %s", odd, extra={"path": odd, "nested": {odd: [odd]}})
+    (record,) = strict_records(path)
+    assert own(record) == {"message": f"naive {odd}", "path": odd, "nested": {odd: [odd]}}
+
+
+def test_both_encoders_write_the_same_line(monkeypatch):
+    """msgspec and json give byte-identical lines, whatever the record holds, but for how a float's exponent is spelled."""
+    needs_msgspec()
+    from logconf.jsonlines import JsonFormatter
+
+    cycle: list = []
+    cycle.append(cycle)
+    try:
+        raise ValueError("boom token=abc123")
+    except ValueError:
+        exc_info = sys.exc_info()
+    odd = os.fsdecode(b"\xff raw")
+    cases = [
+        ("Added request %s-%d with %d tokens", ("cmpl-7f3a", 1, 128), None, {}),
+        ("naïve \u2028 \x00 \x7f \"quoted\" \\ %s", (odd,), None, {}),
+        ("failed", (), exc_info, {"step": 7}),
+        ("metrics", (), None, {"loss": math.nan, "lr": 1e-100, "big": 2**80, "huge": 10**5000, "flag": True, "none": None}),
+        ("nested", (), None, {"d": {1: [1.5, math.inf], None: "n", (1, 2): cycle}, "t": (1, "two"), "token": "abc", "s": odd}),
+        ({"message": "from a dict", "rank": 9, "when": dataclasses.field}, (), None, {}),
+    ]
+    for redact in (True, False):
+        msgspec_fmt = JsonFormatter(rank="3", redact=redact, encoder="msgspec")
+        json_fmt = JsonFormatter(rank="3", redact=redact, encoder="json")
+        for msg, args, exc, extra in cases:
+            record = logging.LogRecord("vllm.engine", logging.INFO, "x.py", 7, msg, args, exc)
+            record.__dict__.update(extra)
+            line = msgspec_fmt.format(record)
+            assert line == json_fmt.format(record), (msg, redact)
+            json.loads(line, parse_constant=_refuse)
+    # A float with an exponent is the same number, spelled 1e16 by msgspec and 1e+16 by json.
+    record = logging.LogRecord("vllm.engine", logging.INFO, "x.py", 7, "x", (), None)
+    record.__dict__.update(lr=1.5e-7, big=1e16)
+    lines = [JsonFormatter(rank="3", encoder=name).format(record) for name in ("msgspec", "json")]
+    assert [line[line.index('"lr"') :] for line in lines] == ['"lr":1.5e-7,"big":1e16}', '"lr":1.5e-07,"big":1e+16}']
+    assert json.loads(lines[0]) == json.loads(lines[1])
+
+
+def test_msgspec_is_used_where_it_imports_and_json_where_it_does_not(logdir):
+    """The default encoder: msgspec when importable (every vLLM process has it); without it, json writes the same records."""
+    needs_msgspec()
+    script = (
+        "import sys, logging\n"
+        "if sys.argv[1] == 'blocked': sys.modules['msgspec'] = None\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from helpers import load_like_vllm\n"
+        "load_like_vllm()\n"
+        "logging.getLogger('vllm.engine').info('hello %s', sys.argv[1], extra={'loss': float('nan')})\n"
+        "handler = logging.getLogger('vllm').handlers[0]\n"
+        "print(handler.formatter.encoder, 'msgspec' in sys.modules and sys.modules['msgspec'] is not None)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LOGCONF_DIR": str(logdir), "LOGCONF_FORMAT": "json", "LOGCONF_RANK": "2"}
+    seen = {}
+    for mode in ("importable", "blocked"):
+        done = subprocess.run([sys.executable, "-c", script, mode], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        seen[mode] = done.stdout.split()
+    assert seen == {"importable": ["msgspec", "True"], "blocked": ["json", "False"]}
+    records = strict_records(logdir / "vllm_rank_2.jsonl")
+    assert [(r["message"], r["loss"]) for r in records] == [("hello importable", "NaN"), ("hello blocked", "NaN")]
