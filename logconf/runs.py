@@ -34,7 +34,7 @@ _BLOCK = 1 << 20  # LINE_LIMIT: a line the tools read whole fits in a block
 # A record's time stamp where its line starts (after a newline: a literal first character makes
 # the search several times faster than ``^`` with re.M): a text record's first field, a JSON
 # record's "time".
-_STAMP = re.compile(rb'\n(?:\{"time": ")?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)')
+_STAMP = re.compile(rb'\n(?:\{"time": ?")?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)')
 
 
 @dataclass

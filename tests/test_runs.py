@@ -121,3 +121,13 @@ def test_a_line_longer_than_a_block_is_passed_over_and_line_numbers_stay_exact(l
     assert runs[1].start == path.stat().st_size - len("".join(path.read_text().splitlines(True)[101:]).encode())
     entries = list(merge_files(str(logdir)))
     assert [e.line_number for e in entries] == list(range(102, 102 + WINDOW + 10)) + list(range(1, 102))
+
+
+def test_json_lines_of_an_earlier_release_with_a_blank_after_each_colon_are_read_the_same(tmp_path):
+    """Rank files written before JSON lines became compact ({"time": "..."}) still show their runs."""
+    order = [1, 0, *range(2, WINDOW + 5)]
+    stamps = [f"2026-11-26T09:00:00.{ms:03d}Z" for ms in order] + ["2026-11-26T08:00:00.000Z"]  # a second run
+    path = tmp_path / "vllm_rank_0.jsonl"
+    path.write_text("".join(f'{{"time": "{s}", "level": "INFO", "message": "m"}}\n' for s in stamps))
+    runs = find_runs(str(path))
+    assert [(r.first_line, r.shuffled) for r in runs] == [(1, True), (len(order) + 1, False)]
