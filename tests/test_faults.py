@@ -123,6 +123,25 @@ def test_dev_full_reports_once_keeps_running_and_recovers_when_space_returns(tmp
     figures("dev_full", 200, seen, expected | {("full", i) for i in range(100)}, torn)
 
 
+def test_two_outages_in_a_row_each_recovery_reports_only_its_own_dropped_records(tmp_path, capfd):
+    """Full, back, full again, back: the second recovery counts the 30 records of the second outage, not 130."""
+    path = tmp_path / "app.log"
+    logging.config.dictConfig(rank_file_config(str(tmp_path), follow_symlinks="true", reopen_check_s="0"))
+    log = logging.getLogger("app")
+    for outage, dropped in ((1, 100), (2, 30)):
+        path.unlink()
+        path.symlink_to("/dev/full")  # the next record reopens the path: the device is full
+        for i in range(dropped):
+            log.info("full %d", i)
+        path.unlink()  # space returns: the next record creates a plain file
+        log.info("back %d", outage)
+        first, second = capfd.readouterr().err.splitlines()
+        assert first.startswith(f"logconf: cannot write {path}: [Errno 28] No space left on device"), first
+        assert second == f"logconf: writing {path} again; {dropped} records were dropped"
+    seen, torn = tagged(path)
+    assert seen == {("back", 2): 1} and torn == 0  # the file was recreated for the second recovery
+
+
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     """A 64 KiB tmpfs (CI runs as root); fails loudly where mounting is not allowed."""

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 
+import pytest
 from helpers import load_like_vllm, read_records
 
 import logconf
@@ -45,6 +46,25 @@ def test_json_lines_are_objects_with_fields_and_exceptions(logdir, monkeypatch):
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["time"])
     assert "ValueError: boom" in second["exc_info"] and "Traceback" in second["exc_info"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_times_are_utc_truncated_to_the_millisecond_whatever_order_records_come_in(logdir, monkeypatch, fmt):
+    """1700000000.9996 is 22:13:20.999Z, not 22:13:21; a later and an earlier second each get their own text."""
+    monkeypatch.setenv("LOGCONF_FORMAT", fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.clock")
+    # (created, msecs as LogRecord computes it: truncated, never rounded)
+    for created, msecs in ((1700000000.9996, 999.0), (1700000001.0004, 0.0), (1699999999.5, 500.0)):
+        record = logging.makeLogRecord({"name": log.name, "levelno": logging.INFO, "levelname": "INFO", "msg": "tick"})
+        record.created, record.msecs = created, msecs
+        log.handle(record)
+    path = logdir / ("vllm_rank_0.log" if fmt == "text" else "vllm_rank_0.jsonl")
+    assert [r["time"] for r in read_records(path)] == [
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.000Z",
+        "2023-11-14T22:13:19.500Z",
+    ]
 
 
 def test_text_traceback_follows_its_record(logdir):
