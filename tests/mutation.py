@@ -254,14 +254,24 @@ def _copy(root: Path, files: list[str], into: Path) -> None:
         shutil.copy2(root / name, target)
 
 
-_FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
+# pytest -ra's summary line: "FAILED tests/x.py::test_y[id] - message" (the message is optional)
+_FAILED = re.compile(r"^(?:FAILED|ERROR) (.+?)(?: - .*)?$", re.MULTILINE)
+CONFIRMS = 3  # killing tests found flaky and deselected, at most, before a mutant is reported as an error
 
 
-def run_suite(copy: Path, timeout: float, python: str, tests: list[str]) -> tuple[str, str, float]:
-    """Run the fast suite in ``copy``; return (outcome, first failing test or note, seconds)."""
+@dataclass
+class Run:
+    python: str
+    timeout: float
+    tests: list[str]
+    pristine: Path  # an unmutated copy: a killing test must pass there
+
+
+def _pytest(run: Run, copy: Path, args: list[str], timeout: float) -> tuple[int | None, str, float]:
+    """Run pytest in ``copy`` on the fast suite; return (exit status or None on timeout, output, seconds)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "PYTEST_"))}
     env.update(PYTHONPATH=str(copy), PYTHONDONTWRITEBYTECODE="1")
-    command = [python, "-m", "pytest", "-x", "-q", "-m", FAST, "-p", "no:cacheprovider", *tests]
+    command = [run.python, "-m", "pytest", "-q", "-m", FAST, "-p", "no:cacheprovider", *args]
     start = time.monotonic()
     child = subprocess.Popen(
         command, cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
@@ -271,20 +281,47 @@ def run_suite(copy: Path, timeout: float, python: str, tests: list[str]) -> tupl
     except subprocess.TimeoutExpired:
         os.killpg(child.pid, signal.SIGKILL)  # the suite and every child it started
         child.communicate()
-        return "timeout", f"no result within {timeout:g}s", time.monotonic() - start
-    seconds = time.monotonic() - start
-    text = out.decode("utf-8", "replace")
-    if child.returncode == 0:
-        return "survived", "", seconds
-    if child.returncode in (1, 2):  # tests failed, or collection failed on the mutant
+        return None, "", time.monotonic() - start
+    return child.returncode, out.decode("utf-8", "replace"), time.monotonic() - start
+
+
+def _fails(run: Run, copy: Path, test: str) -> bool:
+    status, _, _ = _pytest(run, copy, [test], min(run.timeout, 300))
+    return status != 0
+
+
+def run_suite(run: Run, copy: Path, confirm: bool) -> tuple[str, str, float]:
+    """Run the fast suite in ``copy`` with -x; return (outcome, killing test or note, seconds).
+
+    With ``confirm``, a kill counts only if the killing test fails again on the mutant and passes on
+    the unmutated code; otherwise that test is flaky on this machine (a ratio under heavy load): it
+    is deselected and the suite runs again.
+    """
+    deselected: list[str] = []
+    total = 0.0
+    while True:
+        args = ["-x", *(f"--deselect={test}" for test in deselected), *run.tests]
+        status, text, seconds = _pytest(run, copy, args, run.timeout)
+        total += seconds
+        if status is None:
+            return "timeout", f"no result within {run.timeout:g}s", total
+        if status == 0:
+            return "survived", f"(deselected as flaky: {', '.join(deselected)})" if deselected else "", total
+        if status not in (1, 2):  # 1: a test failed; 2: collection failed on the mutant
+            return "error", f"pytest exit {status}: " + " | ".join(text.strip().splitlines()[-3:])[:300], total
         found = _FAILED.search(text)
-        return "killed", found.group(1) if found else text.strip().splitlines()[-1][:120], seconds
-    return "error", f"pytest exit {child.returncode}: " + " | ".join(text.strip().splitlines()[-3:])[:300], seconds
+        if found is None:
+            return "killed", text.strip().splitlines()[-1][:120], total
+        test = found.group(1)
+        if not confirm or (_fails(run, copy, test) and not _fails(run, run.pristine, test)):
+            note = f" (deselected as flaky: {', '.join(deselected)})" if deselected else ""
+            return "killed", test + note, total
+        deselected.append(test)
+        if len(deselected) > CONFIRMS:
+            return "error", f"flaky tests: {', '.join(deselected)}", total
 
 
-def run_one(
-    mutant: Mutant | None, files: list[str], timeout: float, python: str, keep: bool, tests: list[str]
-) -> tuple[str, str, float]:
+def run_one(mutant: Mutant | None, files: list[str], run: Run, keep: bool) -> tuple[str, str, float]:
     """Apply ``mutant`` (None: the code as it is) to a fresh copy and run the suite there."""
     with tempfile.TemporaryDirectory(prefix="logconf-mutant-") as tmp:
         copy = Path(tmp) / "repo"
@@ -295,9 +332,9 @@ def run_one(
                 return "stale", problem, 0.0
             path = copy / mutant.file
             path.write_text(path.read_text(encoding="utf-8").replace(mutant.old, mutant.new), encoding="utf-8")
-        result = run_suite(copy, timeout, python, tests)
-        if keep and result[0] == "survived":
-            kept = Path(tempfile.mkdtemp(prefix=f"logconf-survivor-{mutant.name if mutant else 'base'}-"))
+        result = run_suite(run, copy, confirm=mutant is not None)
+        if keep and mutant is not None and result[0] == "survived":
+            kept = Path(tempfile.mkdtemp(prefix=f"logconf-survivor-{mutant.name}-"))
             shutil.copytree(copy, kept / "repo")
         return result
 
@@ -328,21 +365,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no mutant has such a name")
     files = _sources(REPO)
     started = time.monotonic()
-    if not args.no_baseline:
-        outcome, note, seconds = run_one(None, files, args.timeout, args.python, False, args.tests)
-        print(f"baseline (no mutant): {'passed' if outcome == 'survived' else outcome} in {seconds:.0f}s {note}", flush=True)
-        if outcome != "survived":
-            print("the unmutated code does not pass the fast suite: no mutant can be judged", file=sys.stderr)
-            return 2
-
+    pristine = Path(tempfile.mkdtemp(prefix="logconf-pristine-")) / "repo"
     results: dict[str, tuple[str, str, float]] = {}
+    try:
+        _copy(REPO, files, pristine)
+        run = Run(args.python, args.timeout, args.tests, pristine)
+        if not args.no_baseline:
+            outcome, note, seconds = run_one(None, files, run, False)
+            print(f"baseline (no mutant): {'passed' if outcome == 'survived' else outcome} in {seconds:.0f}s {note}", flush=True)
+            if outcome != "survived":
+                print("the unmutated code does not pass the fast suite: no mutant can be judged", file=sys.stderr)
+                return 2
 
-    def job(mu: Mutant) -> None:
-        results[mu.name] = outcome = run_one(mu, files, args.timeout, args.python, args.keep, args.tests)
-        print(f"{outcome[0]:8} {mu.name:40} {outcome[2]:5.0f}s  {outcome[1]}", flush=True)
+        def job(mu: Mutant) -> None:
+            results[mu.name] = outcome = run_one(mu, files, run, args.keep)
+            print(f"{outcome[0]:8} {mu.name:40} {outcome[2]:5.0f}s  {outcome[1]}", flush=True)
 
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        list(pool.map(job, chosen))
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(job, chosen))
+    finally:
+        shutil.rmtree(pristine.parent, ignore_errors=True)
 
     counts = {k: 0 for k in ("killed", "timeout", "survived", "stale", "error")}
     for outcome, _, _ in results.values():

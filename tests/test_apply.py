@@ -137,6 +137,22 @@ def test_console_level_comes_from_the_environment(logdir, monkeypatch, capsys):
     assert "now visible" in capsys.readouterr().err
 
 
+def test_console_on_stdout_writes_to_whatever_stdout_is_at_emit_time(capsys):
+    """stream: stdout sends records to sys.stdout as it is when each record arrives, and nothing to stderr."""
+    console = {"()": "logconf.handlers.ConsoleHandler", "stream": "stdout", "threshold": "INFO"}
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"console": console},
+            "loggers": {"app": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+        }
+    )
+    logging.getLogger("app").info("to stdout")
+    logging.getLogger("app").debug("below the threshold")
+    assert capsys.readouterr() == ("to stdout\n", "")
+
+
 def test_shipped_paths_are_absolute_files():
     import os
 

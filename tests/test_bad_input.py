@@ -196,6 +196,9 @@ CASES: dict[str, Case] = {
     "rank_with_slash": Case(
         with_env("LOGCONF_RANK", "0/../../etc"), "formatters.logconf_file.rank", "0/../../etc", "without '/', '..', '@'"
     ),
+    "rank_with_slash_only": Case(
+        with_env("LOGCONF_RANK", "a/b"), "formatters.logconf_file.rank", "= 'a/b'", "without '/', '..', '@'"
+    ),
     "rank_dotdot": Case(with_env("RANK", ".."), "formatters.logconf_file.rank", "'..'", "without '/', '..', '@'"),
     "rank_with_line_break": Case(
         with_env("LOGCONF_RANK", "0\nforged"), "formatters.logconf_file.rank", "'0\\nforged'", "blanks or control characters"
