@@ -286,6 +286,28 @@ def test_copytruncate_appends_at_the_new_end_without_a_nul_hole(logdir):
     assert set(new) == {("ct", n) for n in range(100, 200)}
 
 
+def test_copytruncate_between_a_write_and_its_cut_short_check_leaves_no_nul_hole(logdir):
+    """The truncation can land after a record is written and before the byte in front of it is read.
+
+    That interleaving is replayed step by step: another writer's bytes without a newline, this
+    handler's record after them, the truncation, then the check the handler makes after a write.
+    The check finds nothing in front of the record and writes nothing (a newline there would
+    leave a hole of NUL bytes as long as the old file).
+    """
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    path = logdir / "vllm_rank_0.log"
+    handler = next(h for h in logging.getLogger("vllm").handlers if getattr(h, "path", None) == str(path))
+    log.info("ct 0")
+    with open(path, "ab") as other:
+        other.write(b"partial head of another writer")
+    log.info("ct 1")
+    record = path.read_bytes().split(b"\n")[-2] + b"\n"
+    os.truncate(path, 0)
+    handler._end_cut_short(handler._fd, len(record))
+    assert path.read_bytes() == b""
+
+
 # -- 4. SIGKILL of a writer ------------------------------------------------------------
 
 SIZES = (100, 5000, 70_000, 256 * 1024)
