@@ -194,6 +194,38 @@ def test_full_tmpfs_drops_whole_records_only_and_recovers(tiny_tmpfs, capfd):
 # -- 2. the log directory is deleted ----------------------------------------------------
 
 
+def test_on_an_append_only_file_a_record_cut_short_stays_and_the_next_starts_on_a_fresh_line(tiny_tmpfs, capfd):
+    """chattr +a (a hardened log file): the head of a record cut by a full disk cannot be taken back.
+
+    The next record must not be glued to it: it starts on a line of its own, whole.
+    """
+    logs = tiny_tmpfs / "logs"
+    logging.config.dictConfig(rank_file_config(str(logs), reopen_check_s="0"))
+    log = logging.getLogger("app")
+    body = "b" * 1000
+    log.info("before 0 %s", body)
+    path = logs / "app.log"
+    subprocess.run(["chattr", "+a", str(path)], check=True)
+    try:
+        fill(tiny_tmpfs / "filler")  # the log file's first page still has room for part of a record
+        for i in range(10):
+            log.info("during %d %s", i, body)
+        (tiny_tmpfs / "filler").unlink()
+        log.info("after 0 %s", body)
+        *lines, end = path.read_text(encoding="utf-8").split("\n")
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=False)
+    messages = [parse_line(line)["message"] for line in lines]  # the cut head got past its logger name
+    whole = len(messages) - 3  # "during" records that fitted before the cut one
+    assert messages[: whole + 1] == ["before 0 " + body] + [f"during {i} {body}" for i in range(whole)]
+    cut = messages[whole + 1]
+    assert f"during {whole} {body}".startswith(cut) and len(cut) < len(body)  # only the head: it stays
+    assert messages[-1] == "after 0 " + body and end == ""
+    first, second = capfd.readouterr().err.splitlines()
+    assert first.startswith(f"logconf: cannot write {path}: ")
+    assert second == f"logconf: writing {path} again; {10 - whole} records were dropped"
+
+
 def test_deleted_directory_is_recreated_and_later_records_land_in_it(tmp_path):
     directory = tmp_path / "run" / "logs"
     logging.config.dictConfig(rank_file_config(str(directory), reopen_check_s="0"))
