@@ -327,10 +327,10 @@ def run_suite(run: Run, copy: Path, confirm: bool) -> tuple[str, str, float]:
 
 
 def run_one(mutant: Mutant | None, files: list[str], run: Run, keep: bool) -> tuple[str, str, float]:
-    """Apply ``mutant`` (None: the code as it is) to a fresh copy and run the suite there."""
+    """Apply ``mutant`` (None: the code as it is) to a fresh copy of the pristine tree and run the suite there."""
     with tempfile.TemporaryDirectory(prefix="logconf-mutant-") as tmp:
         copy = Path(tmp) / "repo"
-        _copy(REPO, files, copy)
+        _copy(run.pristine, files, copy)  # the tree as it was at the start, whatever is edited meanwhile
         if mutant is not None:
             problem = stale(mutant, copy)
             if problem:
