@@ -48,24 +48,35 @@ class Mutant:
     old: str  # must occur exactly once in the file
     new: str
     why: str  # the mistake it stands for
+    # The same mistake where the code has another shape (a module split, a line reworded):
+    # (file, old, new) tried in order after the first; the first that applies is used.
+    alt: tuple[tuple[str, str, str], ...] = ()
+
+    def variants(self) -> list[tuple[str, str, str]]:
+        return [(self.file, self.old, self.new), *self.alt]
 
 
-def m(name: str, file: str, old: str, new: str, why: str) -> Mutant:
-    return Mutant(name, f"logconf/{file}", old, new, why)
+def m(name: str, file: str, old: str, new: str, why: str, *alt: tuple[str, str, str]) -> Mutant:
+    return Mutant(name, f"logconf/{file}", old, new, why, tuple((f"logconf/{f}", o, n) for f, o, n in alt))
 
 
 MUTANTS = [
     # -- handlers.py ---------------------------------------------------------------------------
     m("handlers-release-drops-last", "handlers.py", "for record in held or ():", "for record in (held or [])[:-1]:",
-      "records dropped at release_held"),
+      "records dropped at release_held",
+      ("handlers.py", "for record in held.take() if held is not None else ():",
+       "for record in (held.take() if held is not None else [])[:-1]:")),
     m("handlers-hold-timer-never-fires", "handlers.py", "        timer.start()", "        timer.cancel()",
-      "a hold deadline that never fires"),
+      "a hold deadline that never fires", ("hold.py", "        timer.start()", "        timer.cancel()")),
     m("handlers-recovery-keeps-count", "handlers.py", "dropped, self._dropped = self._dropped, 0",
-      "dropped = self._dropped", "the second disk-full recovery reports the first one's count too"),
+      "dropped = self._dropped", "the second disk-full recovery reports the first one's count too",
+      ("reports.py", "dropped, self.dropped = self.dropped, 0", "dropped = self.dropped")),
     m("handlers-error-repeated", "handlers.py", "        if self._failing:\n            return\n        self._failing = True",
-      "        self._failing = True", "a write error reported on every record, not once"),
+      "        self._failing = True", "a write error reported on every record, not once",
+      ("reports.py", "        if self.failing:\n            return\n        self.failing = True", "        self.failing = True")),
     m("handlers-never-recovers", "handlers.py", "        if self._failing:\n            self._recovered()", "        pass",
-      "recovery after a full disk never reported"),
+      "recovery after a full disk never reported",
+      ("handlers.py", "        if self._failures.failing:\n            self._recovered()", "        pass")),
     m("handlers-take-back-off-by-one", "handlers.py", "os.ftruncate(fd, end - written)",
       "os.ftruncate(fd, end - written + 1)", "a record cut short by a full disk leaves a byte behind"),
     m("handlers-no-take-back", "handlers.py", "        if written < len(data):", "        if False:",
@@ -112,7 +123,8 @@ MUTANTS = [
       '"message": _redact(record.message) if redact else record.message,', '"message": record.message,',
       "a JSON message's secret written"),
     m("jsonlines-extra-secret-kept", "jsonlines.py", "                if is_secret(name, value):",
-      "                if False:", "an extra field named like a credential written in clear"),
+      "                if False:", "an extra field named like a credential written in clear",
+      ("jsonlines.py", "            if redact and is_secret(name, value):", "            if False:")),
     m("jsonlines-nested-secret-kept", "jsonlines.py",
       "out[name] = MASK if self.mask and is_secret(name, item) else self.convert(item)",
       "out[name] = self.convert(item)", "a credential inside a nested dict written in clear"),
@@ -133,7 +145,8 @@ MUTANTS = [
       'if lowered in ("1", "true", "yes"):', "the switch value 'on' refused"),
     m("templating-nested-field-missed", "templating.py",
       "return any(isinstance(n, _Field) or (isinstance(n, _Var) and n.default is not None and walk(n.default)) for n in nodes)",
-      "return any(isinstance(n, _Field) for n in nodes)", "a {pid} inside a default not re-resolved after fork"),
+      "return any(isinstance(n, _Field) for n in nodes)", "a {pid} inside a default not re-resolved after fork",
+      ("templating.py", "            or (isinstance(n, _Var) and n.default is not None and walk(n.default))\n", "")),
     # -- redact.py -------------------------------------------------------------------------------
     m("redact-secret-alone-not-a-key", "redact.py", "secret(?:[_-]?(?:access[_-]?)?key)?",
       "secret(?:[_-]?(?:access[_-]?)?key)", "redaction keys secret and client_secret"),
@@ -233,15 +246,24 @@ MUTANTS = [
 ]
 
 
-def stale(mutant: Mutant, root: Path = REPO) -> str | None:
-    """Say why ``mutant`` cannot be applied to the file under ``root``, or None if it can."""
-    path = root / mutant.file
-    if not path.is_file():
-        return f"{mutant.file} is missing"
-    count = path.read_text(encoding="utf-8").count(mutant.old)
-    if count != 1:
-        return f"its snippet occurs {count} times in {mutant.file}, not once"
+def _variant(mutant: Mutant, root: Path) -> tuple[str, str, str] | None:
+    """The first of the mutant's variants whose snippet occurs exactly once under ``root``."""
+    for file, old, new in mutant.variants():
+        path = root / file
+        if path.is_file() and path.read_text(encoding="utf-8").count(old) == 1:
+            return file, old, new
     return None
+
+
+def stale(mutant: Mutant, root: Path = REPO) -> str | None:
+    """Say why ``mutant`` cannot be applied to the tree under ``root``, or None if it can."""
+    if _variant(mutant, root) is not None:
+        return None
+    counts = []
+    for file, old, _ in mutant.variants():
+        path = root / file
+        counts.append(f"{path.read_text(encoding='utf-8').count(old)} in {file}" if path.is_file() else f"{file} missing")
+    return "its snippet is not found exactly once (" + "; ".join(counts) + ")"
 
 
 def _sources(root: Path) -> list[str]:
@@ -332,11 +354,12 @@ def run_one(mutant: Mutant | None, files: list[str], run: Run, keep: bool) -> tu
         copy = Path(tmp) / "repo"
         _copy(run.pristine, files, copy)  # the tree as it was at the start, whatever is edited meanwhile
         if mutant is not None:
-            problem = stale(mutant, copy)
-            if problem:
-                return "stale", problem, 0.0
-            path = copy / mutant.file
-            path.write_text(path.read_text(encoding="utf-8").replace(mutant.old, mutant.new), encoding="utf-8")
+            variant = _variant(mutant, copy)
+            if variant is None:
+                return "stale", stale(mutant, copy) or "", 0.0
+            file, old, new = variant
+            path = copy / file
+            path.write_text(path.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
         result = run_suite(run, copy, confirm=mutant is not None)
         if keep and mutant is not None and result[0] == "survived":
             kept = Path(tempfile.mkdtemp(prefix=f"logconf-survivor-{mutant.name}-"))
