@@ -162,27 +162,38 @@ def test_shipped_paths_are_absolute_files():
     assert logconf.skyrl_config_path().endswith("skyrl_logging.yaml")
 
 
-def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir():
+def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tmp_path):
     """apply() takes JSON too; without LOGCONF_DIR the records land in the documented /tmp/logconf.
 
-    The child runs in a mount namespace of its own with a fresh tmpfs over /tmp (CI runs as root),
-    so the host's /tmp is never touched and the directory starts empty.
+    The child runs in a mount namespace of its own (CI runs as root) whose /tmp is a fresh tmpfs
+    holding only this checkout (bound at /tmp/repo, since the checkout itself may sit under /tmp):
+    the host's /tmp is never touched and /tmp/logconf starts out missing.
     """
     code = (
         "import json, logging, os, logconf\n"
         "logconf.apply(logconf.vllm_config_path())\n"
         "logging.getLogger('vllm.engine').info('to the default dir')\n"
         "logging.getLogger('vllm.engine').debug('below the level')\n"
-        "print(json.dumps([os.getpid(), os.listdir('/tmp/logconf'), open('/tmp/logconf/vllm_rank_0.log').read()]))\n"
+        "text = open('/tmp/logconf/vllm_rank_0.log').read()\n"
+        "print(json.dumps([logconf.__file__, os.getpid(), os.listdir('/tmp/logconf'), text]))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    shell = 'mount -t tmpfs tmpfs /tmp && exec "$0" -c "$1"'
+    shell = (
+        'mkdir "$1/tmp" && mount -t tmpfs tmpfs "$1/tmp" && mkdir "$1/tmp/repo" && mount --bind "$2" "$1/tmp/repo"'
+        ' && mount --move "$1/tmp" /tmp && cd /tmp/repo && exec "$3" -c "$4"'
+    )
+    # The interpreter by a path outside /tmp when its venv directory is a link into one
+    python = os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, sys.executable, code],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", str(tmp_path), str(REPO), python, code],
+        env={**os.environ, "PYTHONPATH": "/tmp/repo"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, f"cannot run in a private mount namespace here: {done.stderr}"
-    pid, names, text = json.loads(done.stdout)
+    module, pid, names, text = json.loads(done.stdout)
+    assert module == "/tmp/repo/logconf/__init__.py"  # this checkout's logconf, not an installed one
     assert names == ["vllm_rank_0.log"]
     assert re.fullmatch(
         rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z INFO rank=0 MainProcess\[{pid}\] vllm\.engine: to the default dir\n", text
