@@ -15,7 +15,7 @@ PY312 ?= /root/.pyenv/versions/3.12.1/bin/python
 PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
 FAST := not real_vllm and not real_skyrl and not packaging and not stress and not netfs_mount
 
-.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons sshfs
+.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons sshfs mutants
 
 test: venvs pythons sshfs
 	$(DEV) -m pytest
@@ -23,6 +23,11 @@ test: venvs pythons sshfs
 
 unit: $(VENVS)/dev/.done
 	$(DEV) -m pytest -m "$(FAST)"
+
+# Hand-made mutants of the core, each run against the fast suite in a copy of the tree, 2 at a time;
+# fails if more than 10% survive or any no longer applies (tests/mutation.py --help).
+mutants: $(VENVS)/dev/.done
+	$(DEV) tests/mutation.py
 
 real: venvs
 	$(DEV) -m pytest -m real_vllm

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from helpers import load_like_vllm, read_records
 
 import logconf
+from logconf.config import check, load
 from logconf.handlers import ConsoleHandler, RankFileHandler
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def log_both(tag: str) -> None:
@@ -128,6 +137,22 @@ def test_console_level_comes_from_the_environment(logdir, monkeypatch, capsys):
     assert "now visible" in capsys.readouterr().err
 
 
+def test_console_on_stdout_writes_to_whatever_stdout_is_at_emit_time(capsys):
+    """stream: stdout sends records to sys.stdout as it is when each record arrives, and nothing to stderr."""
+    console = {"()": "logconf.handlers.ConsoleHandler", "stream": "stdout", "threshold": "INFO"}
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"console": console},
+            "loggers": {"app": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+        }
+    )
+    logging.getLogger("app").info("to stdout")
+    logging.getLogger("app").debug("below the threshold")
+    assert capsys.readouterr() == ("to stdout\n", "")
+
+
 def test_shipped_paths_are_absolute_files():
     import os
 
@@ -137,11 +162,85 @@ def test_shipped_paths_are_absolute_files():
     assert logconf.skyrl_config_path().endswith("skyrl_logging.yaml")
 
 
-def test_apply_accepts_json_and_a_default_dir(tmp_path, monkeypatch):
-    """apply() takes JSON too; without LOGCONF_DIR the files go to the documented /tmp/logconf."""
-    logconf.apply(logconf.vllm_config_path())
-    handler = logging.getLogger("vllm").handlers[0]
-    assert handler.path == "/tmp/logconf/vllm_rank_0.log"
+def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tmp_path):
+    """apply() takes JSON too; without LOGCONF_DIR the records land in the documented /tmp/logconf.
+
+    The child runs in a mount namespace of its own (CI runs as root) whose /tmp is a fresh tmpfs
+    holding only this checkout (bound at /tmp/repo, since the checkout itself may sit under /tmp):
+    the host's /tmp is never touched and /tmp/logconf starts out missing.
+    """
+    code = (
+        "import json, logging, os, logconf\n"
+        "logconf.apply(logconf.vllm_config_path())\n"
+        "logging.getLogger('vllm.engine').info('to the default dir')\n"
+        "logging.getLogger('vllm.engine').debug('below the level')\n"
+        "text = open('/tmp/logconf/vllm_rank_0.log').read()\n"
+        "print(json.dumps([logconf.__file__, os.getpid(), os.listdir('/tmp/logconf'), text]))\n"
+    )
+    shell = (
+        'mkdir "$1/tmp" && mount -t tmpfs tmpfs "$1/tmp" && mkdir "$1/tmp/repo" && mount --bind "$2" "$1/tmp/repo"'
+        ' && mount --move "$1/tmp" /tmp && cd /tmp/repo && exec "$3" -c "$4"'
+    )
+    # The interpreter by a path outside /tmp when its venv directory is a link into one
+    python = os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", str(tmp_path), str(REPO), python, code],
+        env={**os.environ, "PYTHONPATH": "/tmp/repo"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, f"cannot run in a private mount namespace here: {done.stderr}"
+    module, pid, names, text = json.loads(done.stdout)
+    assert module == "/tmp/repo/logconf/__init__.py"  # this checkout's logconf, not an installed one
+    assert names == ["vllm_rank_0.log"]
+    assert re.fullmatch(
+        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z INFO rank=0 MainProcess\[{pid}\] vllm\.engine: to the default dir\n", text
+    ), text
+
+
+ROLLBACK = {
+    # dictConfig builds filters before handlers and loggers: the loggers are still untouched when it fails
+    "filter_factory_raises": (
+        {"boom": {"()": "logging.Filter", "no_such_argument": 1}},
+        {"skyrl_train": {"handlers": ["new"], "level": "DEBUG", "propagate": False}},
+    ),
+    # loggers are configured in order: "a_rollback_probe" and "skyrl_train" are done when "zz_last" fails
+    "logger_fails_after_others_are_configured": (
+        {},
+        {
+            "a_rollback_probe": {"handlers": ["new"], "level": "DEBUG", "propagate": False},
+            "skyrl_train": {"handlers": ["new"], "level": "DEBUG", "propagate": False},
+            "zz_last": {"filters": ["never_declared"]},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ROLLBACK))
+def test_a_config_that_fails_inside_dictconfig_leaves_the_previous_one_working(logdir, tmp_path, case):
+    """The config passes check(), then dictConfig fails half-way: every logger is as it was, records reach the old files."""
+    logconf.apply()
+    logging.getLogger("skyrl_train.trainer").info("before")
+    filters, loggers = ROLLBACK[case]
+    handler = {"()": "logconf.handlers.RankFileHandler", "directory": str(tmp_path / "new"), "filename": "new.log"}
+    config = {"version": 1, "disable_existing_loggers": False, "filters": filters, "handlers": {"new": handler}}
+    config["loggers"] = loggers
+    bad = tmp_path / "half.json"
+    bad.write_text(json.dumps(config))
+    assert check(load(bad), str(bad)) == [str(tmp_path / "new" / "new.log")]
+    with pytest.raises(logconf.ConfigError) as caught:
+        logconf.apply(bad)
+    assert (caught.value.file, caught.value.key) == (str(bad), "<dictConfig>")
+    logging.getLogger("skyrl_train.trainer").info("after")
+    logging.getLogger("skyrl_train.trainer").debug("below the old level")
+    assert messages(logdir / "skyrl_rank_0.log") == ["before", "after"]
+    new = tmp_path / "new" / "new.log"
+    assert not new.exists() or new.read_text() == ""
+    if "a_rollback_probe" in loggers:  # a logger that only the failed config created is blank again
+        created = logging.getLogger("a_rollback_probe")
+        assert (created.handlers, created.level, created.propagate) == ([], logging.NOTSET, True)
 
 
 def test_set_rank_moves_handlers_and_formatters(logdir):

@@ -112,6 +112,11 @@ def bad_filename_var(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return shipped(tmp, handler_arg("filename", "run_${RUN_NAME}.log"))
 
 
+def dotdot_filename_var(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RUN_NAME", "..")
+    return shipped(tmp, handler_arg("filename", "run_${RUN_NAME}.log"))
+
+
 def drop_version(config: dict) -> None:
     del config["version"]
 
@@ -191,12 +196,16 @@ CASES: dict[str, Case] = {
     "rank_with_slash": Case(
         with_env("LOGCONF_RANK", "0/../../etc"), "formatters.logconf_file.rank", "0/../../etc", "without '/', '..', '@'"
     ),
+    "rank_with_slash_only": Case(
+        with_env("LOGCONF_RANK", "a/b"), "formatters.logconf_file.rank", "= 'a/b'", "without '/', '..', '@'"
+    ),
     "rank_dotdot": Case(with_env("RANK", ".."), "formatters.logconf_file.rank", "'..'", "without '/', '..', '@'"),
     "rank_with_line_break": Case(
         with_env("LOGCONF_RANK", "0\nforged"), "formatters.logconf_file.rank", "'0\\nforged'", "blanks or control characters"
     ),
     "rank_with_blank": Case(with_env("RANK", "dp 0"), "formatters.logconf_file.rank", "${RANK} = 'dp 0'", "such as 0, driver"),
     "variable_with_traversal": Case(bad_filename_var, "handlers.vllm_file.filename", "../../etc/cron.d/x", "without '/' or '..'"),
+    "variable_with_dotdot": Case(dotdot_filename_var, "handlers.vllm_file.filename", "= '..'", "without '/' or '..'"),
     "unwritable_directory": Case(
         unwritable_dir, "handlers.vllm_file.directory", "readonly", "point LOGCONF_DIR at a writable directory"
     ),
@@ -222,6 +231,9 @@ CASES: dict[str, Case] = {
     "unknown_format": Case(with_env("LOGCONF_FORMAT", "xml"), "formatters.logconf_file.format", "xml", "use 'text' or 'json'"),
     "bad_file_mode": Case(
         with_env("LOGCONF_FILE_MODE", "rw-r-----"), "handlers.vllm_file.file_mode", "rw-r-----", "octal digits such as 0640"
+    ),
+    "file_mode_with_special_bits": Case(
+        with_env("LOGCONF_FILE_MODE", "4750"), "handlers.vllm_file.file_mode", "4750", "octal digits such as 0640"
     ),
     "bad_redact_switch": Case(with_env("LOGCONF_REDACT", "maybe"), "formatters.logconf_file.redact", "maybe", "use 1 or 0"),
     "undeclared_formatter": Case(
@@ -254,8 +266,18 @@ def assert_one_clear_message(error: ConfigError, file: Path, case: Case) -> None
     assert case.valid in message, message
 
 
-def test_at_least_15_distinct_bad_inputs_are_covered():
-    assert len(CASES) >= 15
+def test_at_least_15_distinct_bad_inputs_each_get_a_message_of_their_own(tmp_path, monkeypatch):
+    """Every case is refused, and no two share a message: each says what is wrong with its own input."""
+    messages = {}
+    for name, case in CASES.items():
+        (tmp_path / name).mkdir()
+        with monkeypatch.context() as patch:
+            file = case.make(tmp_path / name, patch)
+            with pytest.raises(ConfigError) as caught:
+                logconf.apply(file)
+        messages[name] = str(caught.value).removeprefix(f"{file.resolve()}: ")
+    shared = {name: text for name, text in messages.items() if list(messages.values()).count(text) > 1}
+    assert len(messages) >= 15 and not shared, shared
     print(f"\nFIGURES bad inputs tried: {len(CASES)} through apply(), {len(VLLM_CASES)} also through vLLM's own load")
 
 

@@ -123,6 +123,25 @@ def test_dev_full_reports_once_keeps_running_and_recovers_when_space_returns(tmp
     figures("dev_full", 200, seen, expected | {("full", i) for i in range(100)}, torn)
 
 
+def test_two_outages_in_a_row_each_recovery_reports_only_its_own_dropped_records(tmp_path, capfd):
+    """Full, back, full again, back: the second recovery counts the 30 records of the second outage, not 130."""
+    path = tmp_path / "app.log"
+    logging.config.dictConfig(rank_file_config(str(tmp_path), follow_symlinks="true", reopen_check_s="0"))
+    log = logging.getLogger("app")
+    for outage, dropped in ((1, 100), (2, 30)):
+        path.unlink()
+        path.symlink_to("/dev/full")  # the next record reopens the path: the device is full
+        for i in range(dropped):
+            log.info("full %d", i)
+        path.unlink()  # space returns: the next record creates a plain file
+        log.info("back %d", outage)
+        first, second = capfd.readouterr().err.splitlines()
+        assert first.startswith(f"logconf: cannot write {path}: [Errno 28] No space left on device"), first
+        assert second == f"logconf: writing {path} again; {dropped} records were dropped"
+    seen, torn = tagged(path)
+    assert seen == {("back", 2): 1} and torn == 0  # the file was recreated for the second recovery
+
+
 @pytest.fixture
 def tiny_tmpfs(tmp_path):
     """A 64 KiB tmpfs (CI runs as root); fails loudly where mounting is not allowed."""
@@ -173,6 +192,38 @@ def test_full_tmpfs_drops_whole_records_only_and_recovers(tiny_tmpfs, capfd):
 
 
 # -- 2. the log directory is deleted ----------------------------------------------------
+
+
+def test_on_an_append_only_file_a_record_cut_short_stays_and_the_next_starts_on_a_fresh_line(tiny_tmpfs, capfd):
+    """chattr +a (a hardened log file): the head of a record cut by a full disk cannot be taken back.
+
+    The next record must not be glued to it: it starts on a line of its own, whole.
+    """
+    logs = tiny_tmpfs / "logs"
+    logging.config.dictConfig(rank_file_config(str(logs), reopen_check_s="0"))
+    log = logging.getLogger("app")
+    body = "b" * 1000
+    log.info("before 0 %s", body)
+    path = logs / "app.log"
+    subprocess.run(["chattr", "+a", str(path)], check=True)
+    try:
+        fill(tiny_tmpfs / "filler")  # the log file's first page still has room for part of a record
+        for i in range(10):
+            log.info("during %d %s", i, body)
+        (tiny_tmpfs / "filler").unlink()
+        log.info("after 0 %s", body)
+        *lines, end = path.read_text(encoding="utf-8").split("\n")
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=False)
+    messages = [parse_line(line)["message"] for line in lines]  # the cut head got past its logger name
+    whole = len(messages) - 3  # "during" records that fitted before the cut one
+    assert messages[: whole + 1] == ["before 0 " + body] + [f"during {i} {body}" for i in range(whole)]
+    cut = messages[whole + 1]
+    assert f"during {whole} {body}".startswith(cut) and len(cut) < len(body)  # only the head: it stays
+    assert messages[-1] == "after 0 " + body and end == ""
+    first, second = capfd.readouterr().err.splitlines()
+    assert first.startswith(f"logconf: cannot write {path}: ")
+    assert second == f"logconf: writing {path} again; {10 - whole} records were dropped"
 
 
 def test_deleted_directory_is_recreated_and_later_records_land_in_it(tmp_path):
@@ -288,6 +339,28 @@ def test_copytruncate_appends_at_the_new_end_without_a_nul_hole(logdir):
     result = figures("copytruncate", 200, old + new, {("ct", n) for n in range(200)}, torn_old + torn_new)
     assert result == {"written": 200, "lost": 0, "torn": 0, "duplicated": 0}
     assert set(new) == {("ct", n) for n in range(100, 200)}
+
+
+def test_copytruncate_between_a_write_and_its_cut_short_check_leaves_no_nul_hole(logdir):
+    """The truncation can land after a record is written and before the byte in front of it is read.
+
+    That interleaving is replayed step by step: another writer's bytes without a newline, this
+    handler's record after them, the truncation, then the check the handler makes after a write.
+    The check finds nothing in front of the record and writes nothing (a newline there would
+    leave a hole of NUL bytes as long as the old file).
+    """
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    path = logdir / "vllm_rank_0.log"
+    handler = next(h for h in logging.getLogger("vllm").handlers if getattr(h, "path", None) == str(path))
+    log.info("ct 0")
+    with open(path, "ab") as other:
+        other.write(b"partial head of another writer")
+    log.info("ct 1")
+    record = path.read_bytes().split(b"\n")[-2] + b"\n"
+    os.truncate(path, 0)
+    handler._end_cut_short(handler._fd, len(record))
+    assert path.read_bytes() == b""
 
 
 # -- 4. SIGKILL of a writer ------------------------------------------------------------

@@ -209,6 +209,29 @@ def test_secrets_in_extras_are_masked_inside_the_json(json_logs):
     }
 
 
+def test_secret_and_client_secret_are_masked_at_any_depth_and_look_alikes_are_not(json_logs):
+    """secret and client_secret are credentials; tokenizer, a pwd holding ~/ and a list seen twice (not a cycle) are not."""
+    path = json_logs()
+    shared = ["a", 1]
+    extra = {
+        "client_secret": "Zk9x",
+        "tokenizer": "llama",
+        "pwd": "~/runs",
+        "PWD": "hunter2",
+        "cfg": {"secret": {"nested": 1}, "client_secret": "Zk9x", "steps": [shared, shared]},
+    }
+    logging.getLogger("vllm.engine").info("auth", extra=extra)
+    (record,) = strict_records(path)
+    assert own(record) == {
+        "message": "auth",
+        "client_secret": "***",
+        "tokenizer": "llama",
+        "pwd": "~/runs",
+        "PWD": "***",
+        "cfg": {"secret": "***", "client_secret": "***", "steps": [["a", 1], ["a", 1]]},
+    }
+
+
 def test_a_secret_in_the_message_of_a_dict_or_a_traceback_is_masked(json_logs):
     path = json_logs()
     log = logging.getLogger("vllm.engine")

@@ -127,6 +127,7 @@ LOGURU_RUN = ["TRACE trace", "DEBUG debug", "INFO info", "SUCCESS success", "WAR
 LEVEL_CASES = {
     "INFO": ["INFO info", "SUCCESS success", "WARNING warning"],
     "SUCCESS": ["SUCCESS success", "WARNING warning"],
+    "success": ["SUCCESS success", "WARNING warning"],
     "25": ["SUCCESS success", "WARNING warning"],
     "15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
     "Level 15": ["INFO info", "SUCCESS success", "WARNING warning", "Level 15 level fifteen"],
@@ -144,6 +145,18 @@ def test_level_filter_ranks_loguru_and_unnamed_levels_by_number(logdir):
         expected = {"skyrl_rank_0.log": kept, "skyrl_rank_1.jsonl": kept}
         assert _levels_by_file(_merge(logdir, "--level", level)) == expected, level
         assert _levels_by_file(_merge(logdir, "--level", level, "--json")) == expected, level
+
+
+def test_a_level_name_no_reader_knows_passes_any_level_filter(tmp_path):
+    """NOTICE was registered only in the process that wrote it: --level WARNING keeps it rather than hide it."""
+    lines = [
+        "2026-11-26T09:00:00.000Z INFO rank=0 MainProcess[7] app: plain",
+        "2026-11-26T09:00:01.000Z NOTICE rank=0 MainProcess[7] app: custom",
+        "2026-11-26T09:00:02.000Z WARNING rank=0 MainProcess[7] app: loud",
+    ]
+    (tmp_path / "skyrl_rank_0.log").write_text("\n".join(lines) + "\n")
+    keep = EntryFilter(level="WARNING")
+    assert [e.record["message"] for e in merge_files(str(tmp_path)) if keep(e)] == ["custom", "loud"]
 
 
 def test_since_and_until_keep_the_records_inside_the_window(logdir):
@@ -228,6 +241,8 @@ def test_torn_and_unparsable_lines_are_shown_in_place_and_dropped_by_level_filte
         ("2026-11-26T10:47:47.123+02:00", "2026-11-26T08:47:47.123Z"),
         ("2026-11-26 08:47:47,123", "2026-11-26T08:47:47.123Z"),
         ("2026-11-26T08:47:47", "2026-11-26T08:47:47.000Z"),
+        ("2026-11-26T08:47:47.123999Z", "2026-11-26T08:47:47.123Z"),  # cut down to its millisecond, never rounded
+        ("2026-11-26T08:47:47.999999+00:00", "2026-11-26T08:47:47.999Z"),
         ("yesterday", ""),
     ],
 )

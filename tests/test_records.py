@@ -6,7 +6,10 @@ import json
 import logging
 import os
 import re
+import sys
+import types
 
+import pytest
 from helpers import load_like_vllm, read_records
 
 import logconf
@@ -47,6 +50,25 @@ def test_json_lines_are_objects_with_fields_and_exceptions(logdir, monkeypatch):
     assert "ValueError: boom" in second["exc_info"] and "Traceback" in second["exc_info"]
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_times_are_utc_truncated_to_the_millisecond_whatever_order_records_come_in(logdir, monkeypatch, fmt):
+    """1700000000.9996 is 22:13:20.999Z, not 22:13:21; a later and an earlier second each get their own text."""
+    monkeypatch.setenv("LOGCONF_FORMAT", fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.clock")
+    # (created, msecs as LogRecord computes it: truncated, never rounded)
+    for created, msecs in ((1700000000.9996, 999.0), (1700000001.0004, 0.0), (1699999999.5, 500.0)):
+        record = logging.makeLogRecord({"name": log.name, "levelno": logging.INFO, "levelname": "INFO", "msg": "tick"})
+        record.created, record.msecs = created, msecs
+        log.handle(record)
+    path = logdir / ("vllm_rank_0.log" if fmt == "text" else "vllm_rank_0.jsonl")
+    assert [r["time"] for r in read_records(path)] == [
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.000Z",
+        "2023-11-14T22:13:19.500Z",
+    ]
+
+
 def test_text_traceback_follows_its_record(logdir):
     load_like_vllm()
     try:
@@ -63,3 +85,35 @@ def test_unicode_and_lone_surrogates_never_raise(logdir):
     load_like_vllm()
     logging.getLogger("vllm.x").info("naïve \udcff bytes")
     assert read_records(logdir / "vllm_rank_0.log")[0]["message"] == "naïve \\udcff bytes"
+
+
+class _ActorContext:
+    """What Ray's runtime context tells inside an actor of class ``PolicyWorker`` (only the calls logconf makes)."""
+
+    descriptor = types.SimpleNamespace(class_name="PolicyWorker")
+    current_actor = types.SimpleNamespace(_ray_actor_creation_function_descriptor=descriptor)
+
+    def get_actor_id(self) -> str:
+        return "a1b2c3"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_an_actors_main_process_shows_the_actor_class_and_its_children_their_own_names(logdir, monkeypatch, fmt):
+    """In a Ray actor, MainProcess is written as the actor's class; a child process (EngineCore_DP0) keeps its name."""
+    ray = types.ModuleType("ray")
+    ray.is_initialized = lambda: True  # type: ignore[attr-defined]
+    ray.get_runtime_context = _ActorContext  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setenv("LOGCONF_RANK", "1")  # ranked: nothing is held
+    monkeypatch.setenv("LOGCONF_FORMAT", fmt)
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    log.info("from the actor")
+    child = logging.makeLogRecord({"name": log.name, "levelno": logging.INFO, "levelname": "INFO", "msg": "from the child"})
+    child.processName = "EngineCore_DP0"
+    log.handle(child)
+    path = logdir / ("vllm_rank_1.log" if fmt == "text" else "vllm_rank_1.jsonl")
+    assert [(r["process_name"], r["message"]) for r in read_records(path)] == [
+        ("PolicyWorker", "from the actor"),
+        ("EngineCore_DP0", "from the child"),
+    ]

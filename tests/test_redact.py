@@ -92,6 +92,19 @@ def test_a_look_alike_that_is_not_a_secret_is_written_unchanged(logdir, monkeypa
     assert _logged(logdir, monkeypatch, fmt, UNCHANGED[name]) == UNCHANGED[name]
 
 
+def test_a_secret_only_in_a_traceback_is_masked_in_a_text_record(logdir):
+    """The message holds nothing to mask, the exception does: the traceback's last line is masked."""
+    load_like_vllm()
+    try:
+        raise ConnectionError("401 for https://ann:hunter2@db.example/x")
+    except ConnectionError:
+        logging.getLogger("vllm.engine").exception("connect failed")
+    first, *rest = (logdir / "vllm_rank_0.log").read_text(encoding="utf-8").splitlines()
+    assert first.endswith(" vllm.engine: connect failed")
+    assert rest[0] == "Traceback (most recent call last):"
+    assert rest[-1] == "ConnectionError: 401 for https://ann:***@db.example/x"
+
+
 ADVERSARIAL = [
     "token=[ ",  # an unclosed list after every key: each one used to scan to the end of the line
     "'api_key': [",

@@ -36,6 +36,52 @@ def test_token_and_short_keys_are_still_masked(line, expected):
     assert redact(line) == expected
 
 
+HF_30 = "hf_" + "a1" * 15  # the shortest hf_ token: 30 letters and digits
+GHP_20 = "ghp_" + "A1b2C3d4E5" * 2  # the shortest GitHub token: 20 after the prefix
+
+
+# One line per cheap pre-check in may_hold_secret (the substring that lets it reach the pattern), each
+# with the exact line that must come back: a pre-check that skipped it would return the line unmasked.
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("sent Bearer abc123 upstream", "sent Bearer *** upstream"),  # "earer"
+        ("using sk-abcdefgh now", "using sk-*** now"),  # "sk-", 8 characters after it: the shortest
+        ("using sk-abcdefg now", "using sk-abcdefg now"),  # 7: not a key
+        ("login password=abc123 ok", "login password=*** ok"),  # "assw"
+        ("secret=abc123 and more", "secret=*** and more"),  # "ecret"
+        ("oauth client_secret: Zk9x-7 id=42", "oauth client_secret: *** id=42"),
+        ("{'secret': 'abc'}", "{'secret': '***'}"),
+        ("apikey: abc123", "apikey: ***"),  # "key"
+        ("pwd=hunter22 with 5 tokens", "pwd=*** with 5 tokens"),  # "pwd"
+        ("pwd: ~/runs/today", "pwd: ~/runs/today"),  # a directory, not a password
+        ("pwd=/home/ann", "pwd=/home/ann"),
+        ("authorization: Basic dXNlcg", "authorization: Basic ***"),  # "uthoriz": the scheme word stays
+        ("password: Basic hunter2", "password: ***"),  # only authorization keeps a scheme word
+        ("to https://ann:pw0@host/x", "to https://ann:***@host/x"),  # "@" and "://"
+        (f"using {HF_30} now", "using hf_*** now"),  # "hf_"
+        (f"using {HF_30[:-1]} now", f"using {HF_30[:-1]} now"),  # 29: hf_overrides-like words stay
+        ("push github_pat_" + "a" * 20 + " done", "push github_pat_*** done"),  # "hub_pat_"
+        (f"clone {GHP_20}", "clone ghp_***"),
+        (f"clone gho_{GHP_20[4:]} ghu_{GHP_20[4:]}", "clone gho_*** ghu_***"),
+        (f"clone ghs_{GHP_20[4:]} ghr_{GHP_20[4:]}", "clone ghs_*** ghr_***"),
+        ("token=abc123 and 128 tokens", "token=*** and 128 tokens"),  # "oken" then each character that may follow a key
+        ("token: abc123", "token: ***"),
+        ("{'token': 'abc123'}", "{'token': '***'}"),
+        ('{"token": "abc123"}', '{"token": "***"}'),
+        ('payload {\\"token\\": \\"abc123\\"}', 'payload {\\"token\\": \\"***\\"}'),  # JSON escaped in a message
+        ("token = abc123", "token = ***"),
+        ("token\t=abc123", "token\t=***"),
+        ("token\r\n: abc123", "token\r\n: ***"),  # any blank, not only space and tab
+        ("api_key: ['a', 'b'] set", "api_key: [***] set"),  # a list value is masked whole
+        ("eos_token: </s> pad_token=<pad>", "eos_token: </s> pad_token=<pad>"),  # tokenizer vocabulary
+        ("Added request cmpl-1 with 128 tokens", "Added request cmpl-1 with 128 tokens"),
+    ],
+)
+def test_each_pre_check_lets_its_secrets_through_to_exact_masks(line, expected):
+    assert redact(line) == expected
+
+
 def test_shortcut_agrees_with_the_full_pattern_on_random_lines():
     """On 50,000 seeded random lines built from keys, words and separators, redact() equals the full substitution."""
     words = [

@@ -9,7 +9,8 @@ import subprocess
 
 from logwriters import REPO, at_fixed_time, engine_rank, leaky, logconf_cli, run, trainer
 
-from logconf.summary import SCHEMA, summarise, summary_table
+from logconf.logfiles import LINE_LIMIT
+from logconf.summary import SCHEMA, summarise, summary_json, summary_table, too_long_notes
 
 ROW_KEYS = [
     "file",
@@ -215,3 +216,47 @@ def test_foreign_counts_the_other_subsystems_exact_logger_names_and_their_childr
     assert _row(result, "skyrl_rank_0.log", "records", "foreign") == (5, 3)
     assert _row(result, "vllm_rank_0.log", "records", "foreign") == (6, 4)
     assert _summary(logdir).stdout.splitlines()[-1] == "2 files, 11 records, 11 lines: PROBLEMS: 7 foreign"
+
+
+def _line(second: int, rank: str = "0", message: str = "m", logger: str = "vllm.engine") -> str:
+    return f"2026-11-26T09:00:{second:02d}.000Z INFO rank={rank} EngineCore_DP0[7] {logger}: {message}\n"
+
+
+def test_first_and_last_are_the_earliest_and_latest_times_whatever_the_line_order(tmp_path):
+    """Two processes append to one file with clocks a little apart: the span is earliest to latest, not first to last line."""
+    (tmp_path / "vllm_rank_0.log").write_text(_line(5) + _line(9) + _line(7) + _line(3))
+    (row,) = summary_json(str(tmp_path), summarise(str(tmp_path)))["files"]
+    assert (row["first"], row["last"], row["span_s"]) == ("2026-11-26T09:00:03.000Z", "2026-11-26T09:00:09.000Z", 6.0)
+
+
+def test_one_bad_file_among_clean_ones_makes_the_run_not_ok(tmp_path):
+    """ok is false when any file has a problem, not only when all do; stdio copies are not rank files."""
+    (tmp_path / "vllm_rank_0.log").write_text(_line(1))
+    (tmp_path / "vllm_rank_1.log").write_text(_line(1, rank="0"))  # another rank's record
+    (tmp_path / "vllm_rank_0.stdio.log").write_text("print output\n")
+    document = summary_json(str(tmp_path), summarise(str(tmp_path)))
+    assert [row["file"] for row in document["files"]] == ["vllm_rank_0.log", "vllm_rank_1.log"]
+    assert document["ok"] is False
+    assert document["totals"] == {
+        "files": 2, "lines": 2, "bytes": 2 * len(_line(1)), "records": 2,
+        "foreign": 0, "other_rank": 1, "unparsable": 0, "torn": 0, "too_long": 0,
+    }
+
+
+def test_the_shortest_torn_head_is_a_date_and_t(tmp_path):
+    """A writer killed eleven characters into its record left '2026-11-26T': torn; ten characters are not a head."""
+    (tmp_path / "vllm_rank_0.log").write_text(_line(1) + "2026-11-26T\n" + _line(2) + "2026-11-26\n")
+    (row,) = summary_json(str(tmp_path), summarise(str(tmp_path)))["files"]
+    assert (row["records"], row["torn"], row["unparsable"], row["continuation_lines"]) == (2, 1, 0, 1)
+
+
+def test_too_long_lines_keep_the_first_twenty_line_numbers_and_the_count(tmp_path):
+    """21 lines over the limit: all counted, the first 20 numbered, the note says how many in all."""
+    long = "x" * (LINE_LIMIT + 1) + "\n"
+    (tmp_path / "vllm_rank_0.log").write_text(_line(0) + long * 21)
+    summaries = summarise(str(tmp_path))
+    (row,) = summary_json(str(tmp_path), summaries)["files"]
+    assert (row["too_long"], row["too_long_lines"]) == (21, list(range(2, 22)))
+    assert too_long_notes(summaries) == [
+        f"vllm_rank_0.log: lines {', '.join(map(str, range(2, 22)))}, ... (21 in all) are over {LINE_LIMIT} bytes (not read)"
+    ]

@@ -3,7 +3,7 @@ import os
 import pytest
 
 from logconf.errors import ConfigError
-from logconf.templating import expand, has_fields
+from logconf.templating import expand, has_fields, switch
 
 
 def run(template, **env):
@@ -69,3 +69,17 @@ def test_bad_templates_name_file_key_and_value(template, env, problem):
 def test_check_value_refuses_a_substituted_value():
     with pytest.raises(ConfigError, match=r"\$\{R\} = '\.\./x' bad"):
         expand("r${R}", file="f", key="k", environ={"R": "../x"}, check_value=lambda n, v: "bad" if ".." in v else None)
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("1", True), ("true", True), ("Yes", True), (" on ", True), ("0", False), ("FALSE", False), ("no", False), ("off", False)],
+)
+def test_switch_takes_every_documented_spelling_in_any_case(value, on):
+    assert switch(value, factory="make_formatter", arg="redact") is on
+
+
+def test_switch_refuses_anything_else_naming_the_value():
+    with pytest.raises(ConfigError) as caught:
+        switch("enabled", factory="make_formatter", arg="redact")
+    assert (caught.value.value, caught.value.problem, caught.value.expected) == ("enabled", "not a switch", "use 1 or 0")
