@@ -19,7 +19,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from logconf import netfs, raycontext
 from logconf.errors import ConfigError, current_source, locate
@@ -42,6 +42,7 @@ __all__ = [
 _LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
 _HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
 _FOLLOWERS: weakref.WeakSet[Any] = weakref.WeakSet()  # other writers of rank files (the stdio tee)
+_T = TypeVar("_T")
 
 
 def parse_level(value: object, *, file: str, key: str) -> int:
@@ -79,6 +80,17 @@ def _locate(arg: str, value: object, factory: str = "RankFileHandler") -> str:
     return locate(factory, arg, value)
 
 
+def _keyed(parse: Callable[..., _T], value: Any, arg: str, template: object, factory: str = "RankFileHandler") -> _T:
+    """Return ``parse(value, file=..., key=arg)``; a ConfigError it raises names the config's key for ``arg``.
+
+    The key is looked up (which reads the config file again) only when there is an error.
+    """
+    try:
+        return parse(value, file=current_source(), key=arg)
+    except ConfigError as exc:
+        raise ConfigError(exc.file, _locate(arg, template, factory), exc.value, exc.problem, exc.expected) from None
+
+
 class _Plan:
     """A RankFileHandler's arguments, resolved and checked in this process."""
 
@@ -99,14 +111,10 @@ class _Plan:
         self.follow = switch(follow_symlinks, factory="RankFileHandler", arg="follow_symlinks")
         self.reopen_check_s = _seconds("reopen_check_s", reopen_check_s)
         self.hold_s = _seconds("hold_unranked_s", hold_unranked_s)
-        self.file_mode = _parse_mode(_expand("file_mode", file_mode), file=current_source(), key=_locate("file_mode", file_mode))
-        self.dir_mode = _parse_mode(_expand("dir_mode", dir_mode), file=current_source(), key=_locate("dir_mode", dir_mode))
+        self.file_mode = _keyed(_parse_mode, _expand("file_mode", file_mode), "file_mode", file_mode)
+        self.dir_mode = _keyed(_parse_mode, _expand("dir_mode", dir_mode), "dir_mode", dir_mode)
         self.levels = {
-            name: parse_level(
-                _expand(f"logger_levels.{name}", template),
-                file=current_source(),
-                key=_locate(f"logger_levels.{name}", template),
-            )
+            name: _keyed(parse_level, _expand(f"logger_levels.{name}", template), f"logger_levels.{name}", template)
             for name, template in (logger_levels or {}).items()
         }
         self.per_process = has_fields(directory) or has_fields(filename)
@@ -136,7 +144,7 @@ class _Plan:
             )
         self.network = netfs.is_network(netfs.fs_type(directory))
         mode = _expand("per_host", self.templates["per_host"])
-        self.per_host = netfs.per_host(mode, self.network, file=current_source(), key=_locate("per_host", mode))
+        self.per_host = _keyed(functools.partial(netfs.per_host, network=self.network), mode, "per_host", mode)
         if self.per_host and not has_field(template, "hostname"):  # a name that has the host already keeps it
             filename = netfs.with_host(filename, netfs.host_name(file=current_source()))
         return os.path.join(directory, filename)
@@ -488,7 +496,7 @@ class ConsoleHandler(logging.StreamHandler):
         self._stream_name = stream
         super().__init__()
         text = _expand("threshold", threshold, factory="ConsoleHandler")
-        self.setLevel(parse_level(text, file=current_source(), key=_locate("threshold", threshold, "ConsoleHandler")))
+        self.setLevel(_keyed(parse_level, text, "threshold", threshold, "ConsoleHandler"))
 
     @property
     def stream(self) -> TextIO:
