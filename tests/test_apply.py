@@ -165,9 +165,9 @@ def test_shipped_paths_are_absolute_files():
 def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tmp_path):
     """apply() takes JSON too; without LOGCONF_DIR the records land in the documented /tmp/logconf.
 
-    The child runs in a mount namespace of its own (CI runs as root) whose /tmp is a fresh tmpfs
-    holding only this checkout (bound at /tmp/repo, since the checkout itself may sit under /tmp):
-    the host's /tmp is never touched and /tmp/logconf starts out missing.
+    The child runs in a mount namespace of its own (CI runs as root) whose /tmp is a fresh tmpfs:
+    the host's /tmp is never touched and /tmp/logconf starts out missing. This checkout and the
+    interpreter's venv may sit under /tmp (a CI clone): those are bound back at their own paths.
     """
     code = (
         "import json, logging, os, logconf\n"
@@ -178,14 +178,19 @@ def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tm
         "print(json.dumps([logconf.__file__, os.getpid(), os.listdir('/tmp/logconf'), text]))\n"
     )
     shell = (
-        'mkdir "$1/tmp" && mount -t tmpfs tmpfs "$1/tmp" && mkdir "$1/tmp/repo" && mount --bind "$2" "$1/tmp/repo"'
-        ' && mount --move "$1/tmp" /tmp && cd /tmp/repo && exec "$3" -c "$4"'
+        'new="$1/tmp" python="$2" code="$3" && shift 3 && mkdir "$new" && mount -t tmpfs tmpfs "$new"'
+        ' && for kept in "$@"; do mkdir -p "$new${kept#/tmp}" && mount --bind "$kept" "$new${kept#/tmp}" || exit 1; done'
+        ' && mount --move "$new" /tmp && exec "$python" -c "$code"'
     )
-    # The interpreter by a path outside /tmp when its venv directory is a link into one
+    repo = os.path.realpath(REPO)
+    # The interpreter by its venv's real path, so that a venv directory linked from elsewhere still counts
     python = os.path.join(os.path.realpath(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
+    kept = sorted({path for path in (repo, os.path.realpath(sys.prefix)) if path.startswith("/tmp/")})
+    kept = [path for path in kept if not any(path.startswith(outer + "/") for outer in kept)]
     done = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", str(tmp_path), str(REPO), python, code],
-        env={**os.environ, "PYTHONPATH": "/tmp/repo"},
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", shell, "sh", str(tmp_path), python, code, *kept],
+        env={**os.environ, "PYTHONPATH": repo},
+        cwd=repo,
         capture_output=True,
         text=True,
         timeout=60,
@@ -193,7 +198,7 @@ def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tm
     )
     assert done.returncode == 0, f"cannot run in a private mount namespace here: {done.stderr}"
     module, pid, names, text = json.loads(done.stdout)
-    assert module == "/tmp/repo/logconf/__init__.py"  # this checkout's logconf, not an installed one
+    assert module == os.path.join(repo, "logconf", "__init__.py")  # this checkout's logconf, not an installed one
     assert names == ["vllm_rank_0.log"]
     assert re.fullmatch(
         rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z INFO rank=0 MainProcess\[{pid}\] vllm\.engine: to the default dir\n", text
