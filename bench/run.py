@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--conditions", default=",".join(CONDITIONS), help="per-record conditions, comma-separated (default: all)"
     )
-    parser.add_argument("--sections", default="1,2,3,4,5,6,7", help="which numbered sections to run (default: all)")
+    parser.add_argument("--sections", default="1,2,3,4,5,6,7,8", help="which numbered sections to run (default: all)")
     parser.add_argument("--disabled-calls", type=int, default=1_000_000)
     parser.add_argument("--append-records", type=int, default=4_000, help="records per multi-process run, shared by the writers")
     parser.add_argument("--reps", type=int, default=5)
