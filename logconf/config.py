@@ -7,7 +7,6 @@ process half-configured. ``check()`` runs the same checks without creating anyth
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import logging.config
@@ -16,10 +15,12 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from logconf import guard, loguru_bridge, yamlcache
+from logconf import guard, loguru_bridge
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
-from logconf.formatters import make_formatter, refresh_all, resolve_rank
+from logconf.formatters import make_formatter
+from logconf.ranks import set_rank
+from logconf.sources import load
 
 __all__ = ["apply", "check", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
 
@@ -44,62 +45,6 @@ def vllm_config_path() -> str:
 def skyrl_config_path() -> str:
     """Return the absolute path of the shipped ``skyrl_logging.yaml``."""
     return _shipped("skyrl_logging.yaml")
-
-
-def load(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a JSON or YAML logging config, refusing anything but a mapping with version 1."""
-    file = str(path)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise ConfigError(
-            file, "<file>", file, f"cannot read the config: {exc.strerror}", "pass an existing JSON or YAML file"
-        ) from None
-    if file.endswith(".json"):
-        import json  # here, not at import: `import logconf` stays light for vLLM's processes
-
-        try:
-            config = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                file,
-                f"line {exc.lineno} column {exc.colno}",
-                _line(text, exc.lineno),
-                f"malformed JSON: {exc.msg}",
-                "fix the JSON syntax there (strings in double quotes, no trailing commas)",
-            ) from None
-    else:
-        config = yamlcache.lookup(file, text)  # this file's text parsed before: no PyYAML import
-        if config is None:
-            config = _parse_yaml(file, text)
-            if isinstance(config, dict):
-                yamlcache.store(file, text, config)
-    if not isinstance(config, dict):
-        raise ConfigError(
-            file, "<top level>", type(config).__name__, "is not a mapping", "a logging config is a mapping with version: 1"
-        )
-    return config
-
-
-def _parse_yaml(file: str, text: str) -> Any:
-    import yaml  # here, not at the top: vLLM's processes import logconf but never read YAML
-
-    try:
-        # libyaml's loader parses the shipped file in a tenth of the time, where PyYAML has it
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "<file>"
-        value = _line(text, mark.line + 1) if mark else text[:80]
-        raise ConfigError(
-            file, where, value, f"malformed YAML: {getattr(exc, 'problem', exc)}", "fix the YAML syntax there"
-        ) from None
-
-
-def _line(text: str, lineno: int) -> str:
-    lines = text.splitlines()
-    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
 def _import(dotted: str, *, file: str, key: str) -> Any:
@@ -187,32 +132,6 @@ def _refs(name: object, declared: Mapping[str, Any], file: str, key: str) -> Non
         )
 
 
-@functools.lru_cache(maxsize=8)
-def _load_cached(file: str, mtime_ns: int) -> dict[str, Any]:
-    return load(file)
-
-
-def locate(file: str, factory: str, arg: str, value: object) -> str:
-    """Return the dotted key under which ``file`` passes ``value`` as ``arg`` to ``factory``."""
-    try:
-        config = _load_cached(file, os.stat(file).st_mtime_ns)
-    except (ConfigError, OSError):
-        return arg
-    for section in _SECTIONS:
-        entries = config.get(section)
-        if not isinstance(entries, Mapping):
-            continue
-        for name, entry in entries.items():
-            if not isinstance(entry, Mapping) or not str(entry.get("()", "")).endswith(factory):
-                continue
-            found: Any = entry
-            for part in arg.split("."):
-                found = found.get(part) if isinstance(found, Mapping) else None
-            if found == value:
-                return f"{section}.{name}.{arg}"
-    return arg
-
-
 def _snapshot() -> dict[str, tuple[Any, ...]]:
     loggers: dict[str, logging.Logger] = {"": logging.root}
     loggers.update((n, lg) for n, lg in logging.root.manager.loggerDict.items() if isinstance(lg, logging.Logger))
@@ -265,13 +184,3 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     from logconf import integrations  # here: `import logconf` stays light for vLLM's processes
 
     integrations.install()
-
-
-def set_rank(rank: int | str) -> None:
-    """Move this process's logconf handlers to ``rank``'s files; children started later inherit it."""
-    value = str(rank)
-    if value == "":
-        raise ConfigError("set_rank()", "rank", rank, "is empty", "pass a rank such as 0")
-    resolve_rank("${LOGCONF_RANK}", file="set_rank()", environ={"LOGCONF_RANK": value})
-    os.environ["LOGCONF_RANK"] = value
-    _handlers.switch_rank(refresh_all)  # formatters and files together: no record of one rank in another's file

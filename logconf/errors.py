@@ -1,4 +1,4 @@
-"""The one exception logconf raises for bad configuration, and where configs come from."""
+"""The one exception logconf raises for bad configuration, and which config file is being applied."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextvars
 import os
 from collections.abc import Iterator
 
-__all__ = ["ConfigError", "applying", "current_source", "locate"]
+__all__ = ["ConfigError", "applying", "current_source"]
 
 _SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("logconf_source", default=None)
 
@@ -47,10 +47,3 @@ def applying(source: str) -> Iterator[None]:
 def current_source() -> str:
     """Return the config file being applied: logconf's own, else vLLM's, else a placeholder."""
     return _SOURCE.get() or os.environ.get("VLLM_LOGGING_CONFIG_PATH") or "<dictConfig>"
-
-
-def locate(factory: str, arg: str, value: object) -> str:
-    """Return the dotted key under which the config being applied passes ``value`` as ``arg``."""
-    from logconf.config import locate as find  # config imports the factories, which import this
-
-    return find(current_source(), factory, arg, value)

@@ -12,97 +12,24 @@ as Ray's own ``(PolicyWorker pid=4242)`` prefix has it), so that actors sharing 
 from __future__ import annotations
 
 import logging
-import time
-import weakref
-from collections.abc import Mapping
 from typing import Any
 
-from logconf import raycontext
-from logconf.errors import ConfigError, current_source, locate
+from logconf.errors import ConfigError, current_source
+from logconf.linebase import _LIVE, RANK_TEMPLATE, _expand, _RankMixin, refresh_all, resolve_rank
 from logconf.redact import may_hold_secret
 from logconf.redact import redact as _redact
-from logconf.templating import FORMATS, expand, expand_arg, switch
+from logconf.sources import locate
+from logconf.templating import FORMATS, switch
 
-__all__ = ["TextFormatter", "make_formatter"]  # JsonFormatter: loaded on first use (see __getattr__)
-
-RANK_TEMPLATE = "${LOGCONF_RANK:-${RANK:-0}}"
-TEXT_FORMAT = "%(asctime)s %(levelname)s rank={rank} %(processName)s[%(process)d] %(name)s: %(message)s"
-JSON_FIELDS = {
-    "asctime": "time",
-    "levelname": "level",
-    "processName": "process_name",
-    "process": "pid",
-    "name": "logger",
-    "message": "message",
-}
-
-_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
-_MSEC_FORMAT = "%s.%03dZ"
-_MSEC_SUFFIX = tuple(_MSEC_FORMAT % ("", ms) for ms in range(1000))  # ".000Z" to ".999Z"
-
-
-def _rank_complaint(name: str, value: str) -> tuple[str, str] | None:
-    # The rank is written into every text line and every file name: a line break would let one
-    # rank forge another's records, and a lone surrogate cannot be written as UTF-8 at all.
-    valid = f"give {name} a value without '/', '..', '@', blanks or control characters, such as 0, driver or dp0-tp1"
-    if "/" in value or ".." in value:
-        return "is not a valid rank: it holds '/' or '..'", valid
-    if "@" in value:  # it separates the rank from the host in per-host file names (logconf.netfs)
-        return "is not a valid rank: it holds '@'", valid
-    if " " in value or not value.isprintable():
-        bad = next(c for c in value if c == " " or not c.isprintable())
-        if bad.isspace():
-            kind = "a blank or a line break"
-        elif "\ud800" <= bad <= "\udfff":
-            kind = "a lone surrogate, which UTF-8 cannot hold"
-        else:
-            kind = "a control or other unprintable character"
-        return f"is not a valid rank: it holds {kind} (U+{ord(bad):04X})", valid
-    return None
-
-
-def resolve_rank(
-    template: str = RANK_TEMPLATE, *, file: str | None = None, key: str = "rank", environ: Mapping[str, str] | None = None
-) -> str:
-    """Return this process's rank from ``template`` (by default LOGCONF_RANK, then RANK, then 0)."""
-    return expand(template, file=file or current_source(), key=key, environ=environ, check_value=_rank_complaint)
-
-
-def _expand(arg: str, template: str, check=None) -> str:
-    return expand_arg(template, factory="make_formatter", arg=arg, check_value=check)
+# JsonFormatter: loaded on first use (see __getattr__)
+__all__ = ["TextFormatter", "make_formatter", "refresh_all", "resolve_rank"]
 
 
 def _flag(value: str, *, key: str) -> bool:
     return switch(value, factory="make_formatter", arg=key)
 
 
-class _RankMixin:
-    """What both formatters share: the rank, and UTC times to the millisecond."""
-
-    rank_template: str
-    rank: str
-    actor: str | None = None
-    redact: bool
-    default_time_format = "%Y-%m-%dT%H:%M:%S"
-    default_msec_format = _MSEC_FORMAT
-    _second: tuple[int, str] = (-1, "")
-
-    def refresh(self) -> None:
-        """Re-resolve the rank from the environment, and the Ray actor (``set_rank`` calls this)."""
-        self.rank = _expand("rank", self.rank_template, check=_rank_complaint)
-        self.actor = raycontext.actor_class()
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        # Records arrive many per second: format each second once. One tuple holds the second
-        # and its text, so a formatter shared between threads never pairs one with the other.
-        second = int(record.created)
-        cached = self._second
-        if cached[0] != second:
-            cached = self._second = (second, time.strftime(self.default_time_format, time.gmtime(second)))
-        msecs = record.msecs
-        if 0 <= msecs < 1000 and self.default_msec_format == _MSEC_FORMAT:
-            return cached[1] + _MSEC_SUFFIX[int(msecs)]  # a concatenation costs half the % below
-        return self.default_msec_format % (cached[1], msecs)
+TEXT_FORMAT = "%(asctime)s %(levelname)s rank={rank} %(processName)s[%(process)d] %(name)s: %(message)s"
 
 
 class TextFormatter(_RankMixin, logging.Formatter):  # type: ignore[misc]
@@ -172,9 +99,3 @@ def __getattr__(name: str) -> Any:
 
         return getattr(jsonlines, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def refresh_all() -> None:
-    """Re-resolve the rank of every live logconf formatter in this process."""
-    for formatter in list(_LIVE):
-        formatter.refresh()

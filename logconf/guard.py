@@ -24,7 +24,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from logconf import formatters, handlers
+from logconf import handlers, linebase
 
 __all__ = ["follow_environment", "own_root", "owned_root_handlers", "release_root", "remember", "restore_logger"]
 
@@ -39,7 +39,7 @@ def follow_environment() -> None:
         return
     _LOCAL.busy = True
     try:
-        handlers.switch_rank(formatters.refresh_all)
+        handlers.switch_rank(linebase.refresh_all)
     except Exception as exc:  # a framework's set-up must go on even if logconf cannot follow it
         handlers.tell(f"logconf: cannot follow the new logging set-up: {exc}\n")
     finally:

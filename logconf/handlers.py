@@ -22,9 +22,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
 from logconf import netfs, raycontext
-from logconf.errors import ConfigError, current_source, locate
+from logconf.errors import ConfigError, current_source
 from logconf.hold import RecordHold
 from logconf.reports import WriteFailures, caller_error, tell
+from logconf.sources import locate
 from logconf.templating import expand_arg, has_field, has_fields, switch
 
 __all__ = [
@@ -526,7 +527,7 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[R
     on each other; a thread that logs holds one handler lock at a time.
     """
     if refresh is None:
-        from logconf.formatters import refresh_all  # formatters import this module
+        from logconf.linebase import refresh_all  # linebase imports templating, which this module imports too
 
         refresh = refresh_all
     every = sorted(set(_LIVE) | _HOLDING, key=id)

@@ -42,7 +42,7 @@ from typing import Any
 from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _PjlJsonFormatter
 
-from logconf.formatters import _LIVE, JSON_FIELDS, RANK_TEMPLATE, _RankMixin
+from logconf.linebase import _LIVE, JSON_FIELDS, RANK_TEMPLATE, _RankMixin
 from logconf.redact import MASK, is_secret
 from logconf.redact import redact as _redact
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from logconf.config import vllm_config_path
 from logconf.errors import ConfigError
-from logconf.formatters import resolve_rank
+from logconf.linebase import resolve_rank
 from logconf.templating import log_format
 
 __all__ = ["CARRIED", "SETUP_HOOK", "engine_options", "ray_runtime_env", "setup_worker"]

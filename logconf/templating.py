@@ -24,7 +24,8 @@ import re
 import sys
 from collections.abc import Mapping
 
-from logconf.errors import ConfigError, current_source, locate
+from logconf.errors import ConfigError, current_source
+from logconf.sources import locate
 
 __all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_field", "has_fields", "log_format", "switch"]
 

@@ -69,7 +69,7 @@ def rank_from_server_idx(module: ModuleType) -> None:
         try:
             bound = signature.bind(self, *args, **kwargs)
             bound.apply_defaults()
-            from logconf.config import set_rank
+            from logconf.ranks import set_rank
 
             set_rank(bound.arguments["server_idx"])
         except Exception as exc:  # the engine must start even if its rank cannot be set
