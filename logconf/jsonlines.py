@@ -18,8 +18,10 @@ too long to print as ``"<int of N bits>"``; an object as python-json-logger writ
 dates, ``str()``), or as its ``repr`` when that conversion fails.
 
 Redaction works on the values, before encoding, so the line stays valid JSON: a value under a
-credential's key (``token``, ``api_key``, ``password``...; see logconf.redact) becomes ``"***"``
-whatever its type, and strings are masked as text lines are.
+credential's key (``api_key``, ``password``...; see logconf.redact) becomes ``"***"`` whatever its
+type, as does the second item of a pair whose first names one (``("authorization", "...")``);
+under a ``token`` name a number, a bool, None or tokenizer vocabulary (``"<s>"``) is kept (see
+:func:`logconf.redact.is_secret`); strings are masked as text lines are.
 
 The encoder is python-json-logger's msgspec one (as its ``MsgspecFormatter`` encodes) where
 msgspec is installed, as it is in every vLLM process (vLLM depends on it) and with
@@ -145,10 +147,29 @@ class _Converter:
                         name = _masked_key(_key(key)) if self.mask else _key(key)
                         out[name] = MASK if self.mask and is_secret(name, item) else self.convert(item)
                     return out
-                return [self.convert(item) for item in value]
+                items = [self.convert(item) for item in value]
+                if self.mask:
+                    # Headers as pairs: ("authorization", "..."), or [["x-api-key", "..."], ...] in a list.
+                    if isinstance(value, tuple):
+                        _mask_pair(value, items)
+                    for item, converted in zip(value, items, strict=True):
+                        if type(item) is list and type(converted) is list:
+                            _mask_pair(item, converted)
+                return items
             finally:
                 self.path.discard(id(value))
         return self.convert(self.default(value))  # what python-json-logger writes: ISO dates, str()...
+
+
+def _mask_pair(pair: list[Any] | tuple[Any, ...], converted: list[Any]) -> None:
+    """Mask the second item of a two-item ``pair`` whose first names a credential."""
+    if len(pair) != 2:
+        return
+    name = pair[0]
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    if isinstance(name, str) and is_secret(name, pair[1]):
+        converted[1] = MASK
 
 
 class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]

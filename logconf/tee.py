@@ -44,7 +44,7 @@ import time
 from typing import Any
 
 from logconf.handlers import RankFileHandler
-from logconf.redact import redact as _redact
+from logconf.redact import StreamRedactor
 
 __all__ = ["BOOT", "main"]
 
@@ -126,6 +126,7 @@ class _Stream:
         self.label, self.read_end, self.original = label, read_end, original
         self.pending = b""
         self.forwarding = original >= 0
+        self.redactor = StreamRedactor()  # per stream: a private key printed line by line is masked whole
         os.set_blocking(read_end, False)
 
 
@@ -244,9 +245,9 @@ class Tee:
             end = len(data)
         stream.pending = data[end:]
         if end:
-            self._write(data[:end])
+            self._write(data[:end], stream.redactor)
 
-    def _write(self, block: bytes) -> None:
+    def _write(self, block: bytes, redactor: StreamRedactor) -> None:
         """Append complete lines (or a final partial one), each with the captured process's prefix.
 
         A carriage return (a progress bar redrawing itself) ends a line too; blank lines are
@@ -254,16 +255,16 @@ class Tee:
         """
         if b"\r" in block:
             block = block.replace(b"\r", b"\n")
+        if self.redact:
+            # The lines are masked before they are prefixed, so that a masked line keeps its prefix.
+            text = block.decode("utf-8", "surrogateescape")
+            if redactor.needed(text):  # a cheap test first, as for every record
+                block = redactor.redact(text).encode("utf-8", "surrogateescape")
         lines = [line for line in block.split(b"\n") if line]
         if not lines:
             return
         prefix = self.prefix
         data = prefix + (b"\n" + prefix).join(lines) + b"\n"
-        if self.redact:
-            text = data.decode("utf-8", "surrogateescape")
-            masked = _redact(text)  # checks cheaply first; returns the same object when nothing is masked
-            if masked is not text:
-                data = masked.encode("utf-8", "surrogateescape")
         if self.held is not None:
             self.held.append(data)
             self.held_size += len(data)

@@ -184,7 +184,7 @@ def test_secrets_in_extras_are_masked_inside_the_json(json_logs):
     path = json_logs()
     holder = _Holder(threading.Lock(), token="abc123")  # asdict fails on the lock: written as its repr, masked
     extra = {
-        "token": 271828182845,
+        "passwd": 271828182845,
         "api_key": ["sk-one-AAAAAAAA", "sk-two-BBBBBBBB"],
         "cfg": {"password": True, "pwd": "/home/ann", "WANDB_API_KEY": None, "n": 1},
         "note": "retry with token=abc123 and Bearer eyJ0eXAi.x",
@@ -199,7 +199,7 @@ def test_secrets_in_extras_are_masked_inside_the_json(json_logs):
     (record,) = strict_records(path)
     assert own(record) == {
         "message": "config",
-        "token": "***",
+        "passwd": "***",
         "api_key": "***",
         "cfg": {"password": "***", "pwd": "/home/ann", "WANDB_API_KEY": "***", "n": 1},
         "note": "retry with token=*** and Bearer ***",

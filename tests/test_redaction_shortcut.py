@@ -49,6 +49,11 @@ GHP_20 = "ghp_" + "A1b2C3d4E5" * 2  # the shortest GitHub token: 20 after the pr
         ("using sk-abcdefgh now", "using sk-*** now"),  # "sk-", 8 characters after it: the shortest
         ("using sk-abcdefg now", "using sk-abcdefg now"),  # 7: not a key
         ("login password=abc123 ok", "login password=*** ok"),  # "assw"
+        ("login passwd=abc123 ok", "login passwd=*** ok"),
+        ("passphrase: 'a b c'", "passphrase: '***'"),  # "phrase"
+        ("+ wandb login 0123456789abcdef0123456789abcdef01234567", "+ wandb login ***"),  # "login"
+        ("GET /x?sig=abc%2B&se=1", "GET /x?sig=***&se=1"),  # "sig=" after "="
+        ("GET /x?X-Amz-Signature=5d67", "GET /x?X-Amz-Signature=***"),  # "signature="
         ("secret=abc123 and more", "secret=*** and more"),  # "ecret"
         ("oauth client_secret: Zk9x-7 id=42", "oauth client_secret: *** id=42"),
         ("{'secret': 'abc'}", "{'secret': '***'}"),
@@ -72,9 +77,11 @@ GHP_20 = "ghp_" + "A1b2C3d4E5" * 2  # the shortest GitHub token: 20 after the pr
         ('payload {\\"token\\": \\"abc123\\"}', 'payload {\\"token\\": \\"***\\"}'),  # JSON escaped in a message
         ("token = abc123", "token = ***"),
         ("token\t=abc123", "token\t=***"),
-        ("token\r\n: abc123", "token\r\n: ***"),  # any blank, not only space and tab
+        ("token\x0c: abc123", "token\x0c: ***"),  # any blank, not only space and tab
+        ("token\n: abc123", "token\n: abc123"),  # but not a line break: the next line is not this key's value
         ("api_key: ['a', 'b'] set", "api_key: [***] set"),  # a list value is masked whole
         ("eos_token: </s> pad_token=<pad>", "eos_token: </s> pad_token=<pad>"),  # tokenizer vocabulary
+        ("eos_token: EOS pad_token=PAD", "eos_token: EOS pad_token=PAD"),  # by its name, whatever it holds
         ("Added request cmpl-1 with 128 tokens", "Added request cmpl-1 with 128 tokens"),
     ],
 )
@@ -130,6 +137,30 @@ def test_shortcut_agrees_with_the_full_pattern_on_random_lines():
         "/home",
         "[",
         "]",
+        # the forms added for whole values, pairs, private keys, wandb and token names
+        "wandb login ",
+        "0123456789abcdef0123456789abcdef01234567",
+        "passphrase",
+        "b'",
+        "(",
+        ")",
+        "\\n",
+        "\n",
+        "-----BEGIN PRIVATE KEY-----",
+        "-----END PRIVATE KEY-----",
+        "MIIEpAIBAAKCAQEA",
+        "?sig=",
+        "&",
+        "accessToken",
+        "AccountKey",
+        "--key",
+        "Sampled ",
+        "API ",
+        "35",
+        "<s>",
+        "None",
+        "~/.ssh/id_rsa",
+        "sk-learn-experiment",
     ]
     rng = random.Random(4)
     for _ in range(50_000):
