@@ -249,9 +249,9 @@ class StdioTee:
         if control is not None:
             control.close()
 
-    def finish(self, wait_s: float = EXIT_WAIT_S) -> None:
+    def finish(self, wait_s: float = EXIT_WAIT_S) -> bool:
         """At exit: give fds 1 and 2 their destinations back, then wait ``wait_s`` at most for the tee
-        to pass on every byte written before.
+        to pass on every byte written before; return whether it said it has.
 
         The tee answers once it has read the pipes as far as they go and written it all on; it
         does not wait for their end, which a grandchild that inherited them may hold open. What
@@ -259,7 +259,7 @@ class StdioTee:
         the destination, after the tee's bytes, and is not copied.
         """
         if self.closed or self.pid != os.getpid():
-            return
+            return False
         self.closed = True
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -267,7 +267,7 @@ class StdioTee:
         for s in self.streams:
             with contextlib.suppress(OSError):
                 os.dup2(s.original, s.fd)
-        self._send(b"sync", reply=b"synced", wait_s=wait_s)
+        return self._send(b"sync", reply=b"synced", wait_s=wait_s) == b"synced"
 
     def forsake(self) -> None:
         """In a fork child: let go of the parent's control socket, so the parent's tee can end."""

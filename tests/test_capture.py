@@ -549,19 +549,19 @@ def test_the_tee_writes_what_it_holds_once_it_holds_16_mib(logdir):
         copy = os.path.join(os.environ["LOGCONF_DIR"], "vllm_rank_0.stdio.log")
         line = b"y" * (1023 - len(b"MainProcess[%d] " % os.getpid())) + b"\\n"  # 1 KiB in the copy
         os.write(1, line * ((16 << 10) - 1))  # a line short of 16 MiB: held
-        capture.installed()._send(b"sync", reply=b"synced")  # the tee has read and forwarded it all
+        synced = capture.installed()._send(b"sync", reply=b"synced")  # the tee has read and forwarded it all
         held = os.path.exists(copy)
         os.write(1, line)  # the cap
-        capture.installed()._send(b"sync", reply=b"synced")
-        print(held, os.path.exists(copy), file=sys.stderr)
+        synced += capture.installed()._send(b"sync", reply=b"synced")
+        print(synced.decode(), held, os.path.exists(copy), file=sys.stderr)
         """,
         logdir,
         LOGCONF_RANK_HOLD_S="600",
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stderr == b"False True\n"
+    assert result.stderr == b"syncedsynced False True\n"
     lines = [text for _, _, text in stdio_lines(logdir)]
-    assert lines[-1] == "False True"  # written after the cap: no longer held
+    assert lines[-1] == "syncedsynced False True"  # written after the cap: no longer held
     assert len(lines) - 1 == 16 << 10 and set(lines[:-1]) == {lines[0]}
     assert len(result.stdout) == (16 << 10) * (len(lines[0]) + 1)
 
