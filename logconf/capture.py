@@ -232,15 +232,8 @@ class StdioTee:
 
     def close(self, wait_s: float = 1.0) -> None:
         """Give fds 1 and 2 their destinations back; wait ``wait_s`` at most for the tee to copy the rest."""
-        if self.closed or self.pid != os.getpid():
+        if not self._give_back():
             return
-        self.closed = True
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        for s in self.streams:
-            with contextlib.suppress(OSError):
-                os.dup2(s.original, s.fd)
         reply = self._send(b"close", reply=b"drained ", wait_s=wait_s)
         with contextlib.suppress(ValueError, IndexError):
             self.helper_cpu_s, self.helper_start_cpu_s = (float(part) for part in reply.split()[1:3])
@@ -258,6 +251,12 @@ class StdioTee:
         is written from here on (later exit hooks, the interpreter's last flush) goes straight to
         the destination, after the tee's bytes, and is not copied.
         """
+        if not self._give_back():
+            return False
+        return self._send(b"sync", reply=b"synced", wait_s=wait_s) == b"synced"
+
+    def _give_back(self) -> bool:
+        """Flush Python's streams and put the original destinations back on fds 1 and 2, once."""
         if self.closed or self.pid != os.getpid():
             return False
         self.closed = True
@@ -267,7 +266,7 @@ class StdioTee:
         for s in self.streams:
             with contextlib.suppress(OSError):
                 os.dup2(s.original, s.fd)
-        return self._send(b"sync", reply=b"synced", wait_s=wait_s) == b"synced"
+        return True
 
     def forsake(self) -> None:
         """In a fork child: let go of the parent's control socket, so the parent's tee can end."""

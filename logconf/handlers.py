@@ -215,8 +215,8 @@ class RankFileHandler(logging.Handler):
     a restart) and ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the
     levels of the loggers it serves from the environment, so disabled calls stay as cheap as ever.
 
-    Its parts: :mod:`logconf.hold` keeps the records of a Ray actor whose rank is not known yet
-    (on disk in a spill file, in memory for their rank); ``_append`` writes one record,
+    Its parts: :class:`logconf.hold.Holder` keeps the records of a Ray actor whose rank is not
+    known yet (on disk in a spill file, in memory for their rank); ``_append`` writes one record,
     ``_end_cut_short`` and ``_take_back`` repair what a killed writer or a full disk left;
     :class:`logconf.reports.WriteFailures` and :func:`logconf.reports.caller_error` say what
     went wrong, and whose fault it is.
@@ -240,12 +240,10 @@ class RankFileHandler(logging.Handler):
         self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
-        self._held: hold.RecordHold | None = None
-        self._spill_format: tuple[Any, str, logging.Formatter | None] | None = None
+        self._held: hold.Holder | None = None
         if self._plan.hold_s > 0 and raycontext.unranked_actor():
             self._plan.check(self.path, create=True)
-            key = self._spill_path(hold.spill_rank())
-            self._held = hold.join(key, self, self._spill_path, self._plan.file_mode, self._plan.hold_s, _release_when_due)
+            self._held = hold.Holder.join(self, _release_when_due)
         if self._held is None:
             self._open()
         _LIVE.add(self)
@@ -353,8 +351,10 @@ class RankFileHandler(logging.Handler):
         # reports it; a file that cannot be written is a write failure, reported once per outage.
         try:
             held = self._held
-            if held is not None and self._hold(held, record):
-                return
+            if held is not None:
+                if held.take(record):
+                    return
+                self._held = None  # the hold has ended: write at once
             data = self._encode(record)
         except RecursionError:
             raise
@@ -428,63 +428,6 @@ class RankFileHandler(logging.Handler):
             self._torn = True
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: only {written} of {size} bytes fitted; record dropped")
 
-    # -- holding for a late rank (logconf.hold) ------------------------------------------
-
-    def _hold(self, held: hold.RecordHold, record: logging.LogRecord) -> bool:
-        """Hold ``record``: in the spill file now, in memory for its rank; False once the hold has ended."""
-        frozen = hold.freeze(record)
-        rank = held.line_rank()
-        must_end = held.add(self, frozen, None if rank is None else self._spill_line(frozen, rank))
-        if must_end is None:  # ended meanwhile, by another handler of the same file
-            self._held = None
-            return False
-        if must_end:  # full, or the hold time is over
-            held.end(self._write_held)
-        return True
-
-    def _spill_line(self, record: logging.LogRecord, rank: str) -> bytes:
-        """``record`` as a line of the spill file: this handler's format, with the spill's rank."""
-        formatter = self.formatter
-        cached = self._spill_format
-        if cached is None or cached[0] is not formatter or cached[1] != rank:
-            with_rank = getattr(formatter, "with_rank", None)
-            cached = self._spill_format = (formatter, rank, with_rank(rank) if with_rank else formatter)
-        line = cached[2].format(record) if cached[2] is not None else self.format(record)
-        return (line + "\n").encode("utf-8", "backslashreplace")
-
-    def _spill_path(self, rank: str) -> str:
-        """The path this handler's templates give for ``rank`` (a spill file's), leaving its own path as it is."""
-        plan = self._plan
-        kept = plan.network, plan.per_host
-        try:
-            path = plan.resolve({**os.environ, "LOGCONF_RANK": rank, "RANK": rank})
-        finally:
-            plan.network, plan.per_host = kept
-        if path == self.path:  # a file name without the rank: the spill file is named beside it
-            stem, ext = os.path.splitext(path)
-            path = f"{stem}.{rank}{ext}"
-        return path
-
-    def _write_held(self, entries: list[hold.Entry]) -> bool:
-        """Append held records, each formatted by the handler that took it, in one write; return whether they are written.
-
-        The caller holds this handler's lock.
-        """
-        chunks = []
-        for owner, record in entries:
-            try:
-                chunks.append(owner._encode(record))
-            except Exception as exc:
-                caller_error(record, exc)
-        if not chunks:
-            return True
-        try:
-            self._append(b"".join(chunks))
-        except Exception:
-            self.handleError(entries[-1][1])
-            return False
-        return True
-
     # -- telling what failed (logconf.reports) -------------------------------------------
 
     def handleError(self, record: logging.LogRecord) -> None:
@@ -544,14 +487,6 @@ class ConsoleHandler(logging.StreamHandler):
         pass  # the stream is looked up per record
 
 
-def _end_hold(held: hold.RecordHold) -> None:
-    """End ``held``: its records go to the rank's file through the newest handler that joined it."""
-    writers = list(held.writers)
-    if writers:
-        with writers[-1].lock:  # a handler's lock before the hold's, as when a record is logged
-            held.end(writers[-1]._write_held)
-
-
 def _release_when_due(held: hold.RecordHold) -> None:
     if held.ended:
         return
@@ -559,7 +494,7 @@ def _release_when_due(held: hold.RecordHold) -> None:
         switch_rank(releasing=[held])  # the rank (and Ray actor) as known now
     except Exception as exc:  # a rank that went bad since: write where the rank was last known
         tell(f"logconf: cannot follow the rank at the end of the hold: {exc}\n")
-        _end_hold(held)
+        hold.release(held)
 
 
 def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[hold.RecordHold] | None = None) -> None:
@@ -575,7 +510,7 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[h
 
         refresh = refresh_all
     holds = hold.holding() if releasing is None else list(releasing)
-    every = sorted(set(_LIVE).union(*(h.writers for h in holds)), key=id)
+    every = sorted(set(_LIVE).union(*(h.handlers() for h in holds)), key=id)
     with contextlib.ExitStack() as locked:
         for handler in every:
             locked.enter_context(handler.lock)  # type: ignore[arg-type]
@@ -583,7 +518,7 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[h
         for handler in every:
             handler.retarget()
         for held in holds:
-            _end_hold(held)
+            hold.release(held)
     if releasing is None:  # the stdio tee's copy follows too, after the locks: it waits on its tee's reply
         for writer in list(_FOLLOWERS):
             writer.retarget(release=True)
@@ -608,7 +543,7 @@ def _release_held_at_exit() -> None:
         switch_rank()  # the rank as known at exit
     except Exception:
         for held in holds:
-            _end_hold(held)  # a rank that went bad since: write where the rank was last known
+            hold.release(held)  # a rank that went bad since: write where the rank was last known
 
 
 def _after_fork_in_child() -> None:

@@ -22,6 +22,7 @@ forked child holds nothing: the parent writes what it held, and the child, which
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import logging
 import os
@@ -30,14 +31,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_BYTES", "MAX_RECORDS", "RecordHold", "forget_all", "holding", "join", "spill_rank"]
+from logconf.reports import caller_error
+
+__all__ = ["MAX_BYTES", "MAX_RECORDS", "Holder", "RecordHold", "forget_all", "holding", "join", "release", "spill_rank"]
 
 MAX_RECORDS = 10_000
 MAX_BYTES = 8 << 20  # of message, traceback and stack text: 800 records of 128 KiB must not hold 100 MiB
 _RECORD_BYTES = 512  # what a frozen LogRecord costs besides its text
 _SPILL_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
-Entry = tuple[Any, logging.LogRecord]  # the handler that took a record, and its frozen copy
+Entry = tuple["Holder", logging.LogRecord]  # who took a record, and its frozen copy
 
 
 def spill_rank(attempt: int = 0) -> str:
@@ -64,8 +67,8 @@ class RecordHold:
     """The records this process holds for one rank file, in order, and the spill file that keeps them on disk.
 
     ``spill_path(rank)`` gives the spill file's path for a rank such as ``held-4242``; ``writers``
-    are the handlers that joined, newest last (kept alive until the hold ends: a handler that a
-    later ``dictConfig`` replaced still formats the records it took).
+    are the :class:`Holder` of each handler that joined, newest last (kept alive until the hold
+    ends: a handler that a later ``dictConfig`` replaced still formats the records it took).
     """
 
     def __init__(self, key: str, spill_path: Callable[[str], str], file_mode: int, seconds: float) -> None:
@@ -75,7 +78,7 @@ class RecordHold:
         self.until = time.monotonic() + seconds
         self.entries: list[Entry] = []
         self.bytes = 0
-        self.writers: list[Any] = []
+        self.writers: list[Holder] = []
         self.ended = False
         self.lock = threading.Lock()  # innermost: taken under a handler's lock, never the other way
         self.path: str | None = None  # the spill file, once a record needed it
@@ -106,7 +109,11 @@ class RecordHold:
             return
         self.path = ""  # tried: do not try again on every record
 
-    def add(self, owner: Any, record: logging.LogRecord, line: bytes | None) -> bool | None:
+    def handlers(self) -> list[Any]:
+        """Return the handlers that joined this hold."""
+        return [writer.handler for writer in self.writers]
+
+    def add(self, owner: Holder, record: logging.LogRecord, line: bytes | None) -> bool | None:
         """Hold ``record`` (frozen) for ``owner`` and append ``line`` to the spill file.
 
         Return whether the hold must end now (full, or its time is over), or None when it has
@@ -171,6 +178,90 @@ class RecordHold:
         timer.start()
 
 
+class Holder:
+    """One rank file handler's part in a hold: what it spills, and how it writes what was held.
+
+    ``handler`` is a :class:`logconf.handlers.RankFileHandler`; this class uses its plan, path,
+    formatter, lock, ``_encode``, ``_append`` and ``handleError``.
+    """
+
+    def __init__(self, handler: Any, held: RecordHold) -> None:
+        self.handler, self.held = handler, held
+        self._spill_format: tuple[Any, str, Any] | None = None
+
+    @classmethod
+    def join(cls, handler: Any, due: Callable[[RecordHold], None]) -> Holder | None:
+        """Join (or start) the hold of the file ``handler`` writes; None where this process holds no more."""
+        plan = handler._plan
+        key = spill_path(handler, spill_rank())
+        held = join(key, lambda rank: spill_path(handler, rank), plan.file_mode, plan.hold_s, due)
+        if held is None:
+            return None
+        holder = cls(handler, held)
+        held.writers.append(holder)
+        return holder
+
+    def take(self, record: logging.LogRecord) -> bool:
+        """Hold ``record``: in the spill file now, in memory for its rank; False once the hold has ended."""
+        held = self.held
+        frozen = freeze(record)
+        rank = held.line_rank()
+        must_end = held.add(self, frozen, None if rank is None else self.spill_line(frozen, rank))
+        if must_end is None:  # ended meanwhile, by another handler of the same file
+            return False
+        if must_end:  # full, or the hold time is over
+            held.end(self.write)
+        return True
+
+    def spill_line(self, record: logging.LogRecord, rank: str) -> bytes:
+        """``record`` as a line of the spill file: the handler's format, with the spill's rank."""
+        formatter = self.handler.formatter
+        cached = self._spill_format
+        if cached is None or cached[0] is not formatter or cached[1] != rank:
+            with_rank = getattr(formatter, "with_rank", None)
+            cached = self._spill_format = (formatter, rank, with_rank(rank) if with_rank else formatter)
+        line = cached[2].format(record) if cached[2] is not None else self.handler.format(record)
+        return (line + "\n").encode("utf-8", "backslashreplace")
+
+    def write(self, entries: list[Entry]) -> bool:
+        """Append held records, each formatted by the handler that took it, in one write; return whether they are written.
+
+        The caller holds the handler's lock.
+        """
+        chunks = []
+        for owner, record in entries:
+            try:
+                chunks.append(owner.handler._encode(record))
+            except Exception as exc:
+                caller_error(record, exc)
+        if not chunks:
+            return True
+        try:
+            self.handler._append(b"".join(chunks))
+        except Exception:
+            self.handler.handleError(entries[-1][1])
+            return False
+        return True
+
+
+def spill_path(handler: Any, rank: str) -> str:
+    """The path ``handler``'s templates give for ``rank`` (a spill file's), beside its own."""
+    plan = copy.copy(handler._plan)  # resolve() also notes the filesystem it found: not in the handler's plan
+    path = plan.resolve({**os.environ, "LOGCONF_RANK": rank, "RANK": rank})
+    if path == handler.path:  # a file name without the rank: the spill file is named beside it
+        stem, ext = os.path.splitext(path)
+        path = f"{stem}.{rank}{ext}"
+    return path
+
+
+def release(held: RecordHold) -> None:
+    """End ``held``: its records go to the rank's file through the newest handler that joined it."""
+    writers = list(held.writers)
+    if writers:
+        with writers[-1].handler.lock:  # a handler's lock before the hold's, as when a record is logged
+            held.end(writers[-1].write)
+
+
 # This process's holds, one per rank file (keyed by the spill path for rank held-<pid>), and the
 # keys whose hold has ended: a handler built later for the same file writes at once.
 _HOLDS: dict[str, RecordHold] = {}
@@ -180,7 +271,7 @@ _FORKED = False
 
 
 def join(
-    key: str, writer: Any, spill_path: Callable[[str], str], file_mode: int, seconds: float, due: Callable[[RecordHold], None]
+    key: str, paths: Callable[[str], str], file_mode: int, seconds: float, due: Callable[[RecordHold], None]
 ) -> RecordHold | None:
     """Return the hold for the rank file ``key`` names, started now if there is none; None if it has ended."""
     with _REGISTRY:
@@ -188,9 +279,8 @@ def join(
             return None
         held = _HOLDS.get(key)
         if held is None:
-            held = _HOLDS[key] = RecordHold(key, spill_path, file_mode, seconds)
+            held = _HOLDS[key] = RecordHold(key, paths, file_mode, seconds)
             held.start_timer(due)
-        held.writers.append(writer)
         return held
 
 
