@@ -86,12 +86,12 @@ class RecordHold:
         self._fd: int | None = None
         self._timer: threading.Timer | None = None
 
-    def line_rank(self) -> str:
-        """Open the spill file if it is not open yet; return the rank its lines carry."""
+    def line_rank(self) -> str | None:
+        """Open the spill file if it is not open yet; return the rank its lines carry (None: no spill file)."""
         with self.lock:
             if self._fd is None and self.path is None and not self.ended:
                 self._open()
-            return self.rank
+            return self.rank if self._fd is not None else None
 
     def _open(self) -> None:
         for attempt in range(100):  # a file of a dead process that had this pid is not ours to append to or remove
