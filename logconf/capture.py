@@ -26,6 +26,7 @@ simply writes into the parent's pipes and is copied with the parent's prefix.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import logging
@@ -43,13 +44,14 @@ from logconf import raycontext
 from logconf.handlers import FilePlan, follow_rank
 from logconf.templating import switch
 
-__all__ = ["STDIO_ENV", "StdioTee", "capture_warnings", "follow_redirect", "install", "installed"]
+__all__ = ["EXIT_WAIT_S", "STDIO_ENV", "StdioTee", "capture_warnings", "follow_redirect", "install", "installed"]
 
 STDIO_ENV = "LOGCONF_CAPTURE_STDIO"
 _MARKER_ENV = "LOGCONF_STDIO_TEE"  # "<owner pid>:<fd>=<original fd>/<pipe inode>,..." for children
 _PIPE_SIZE = 1 << 20  # what a writer can write before it waits for the tee (which starts in ~50 ms)
 _FILE_OPTIONS = ("file_mode", "dir_mode", "follow_symlinks", "reopen_check_s")  # what the tee's file takes
 _REPLY_WAIT_S = 5.0  # how long set_rank waits for the tee to take the new path (it starts in ~50 ms)
+EXIT_WAIT_S = 5.0  # how long a process that exits waits for its tee to pass on what it wrote
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -230,15 +232,8 @@ class StdioTee:
 
     def close(self, wait_s: float = 1.0) -> None:
         """Give fds 1 and 2 their destinations back; wait ``wait_s`` at most for the tee to copy the rest."""
-        if self.closed or self.pid != os.getpid():
+        if not self._give_back():
             return
-        self.closed = True
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        for s in self.streams:
-            with contextlib.suppress(OSError):
-                os.dup2(s.original, s.fd)
         reply = self._send(b"close", reply=b"drained ", wait_s=wait_s)
         with contextlib.suppress(ValueError, IndexError):
             self.helper_cpu_s, self.helper_start_cpu_s = (float(part) for part in reply.split()[1:3])
@@ -246,6 +241,32 @@ class StdioTee:
             control, self.control = self.control, None
         if control is not None:
             control.close()
+
+    def finish(self, wait_s: float = EXIT_WAIT_S) -> bool:
+        """At exit: give fds 1 and 2 their destinations back, then wait ``wait_s`` at most for the tee
+        to pass on every byte written before; return whether it said it has.
+
+        The tee answers once it has read the pipes as far as they go and written it all on; it
+        does not wait for their end, which a grandchild that inherited them may hold open. What
+        is written from here on (later exit hooks, the interpreter's last flush) goes straight to
+        the destination, after the tee's bytes, and is not copied.
+        """
+        if not self._give_back():
+            return False
+        return self._send(b"sync", reply=b"synced", wait_s=wait_s) == b"synced"
+
+    def _give_back(self) -> bool:
+        """Flush Python's streams and put the original destinations back on fds 1 and 2, once."""
+        if self.closed or self.pid != os.getpid():
+            return False
+        self.closed = True
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        for s in self.streams:
+            with contextlib.suppress(OSError):
+                os.dup2(s.original, s.fd)
+        return True
 
     def forsake(self) -> None:
         """In a fork child: let go of the parent's control socket, so the parent's tee can end."""
@@ -437,6 +458,13 @@ def _after_fork_in_child() -> None:
         util.register_after_fork(tee, _start_in_multiprocessing_child)
 
 
+@atexit.register  # registered after logging's own, so it runs before logging.shutdown()
+def _finish_at_exit() -> None:
+    tee = installed()
+    if tee is not None:
+        tee.finish()
+
+
 def _start_in_multiprocessing_child(parent: StdioTee) -> None:
     """Give a multiprocessing fork child its own tee, under its own name (run by its bootstrap)."""
     global _TEE
@@ -450,6 +478,9 @@ def _start_in_multiprocessing_child(parent: StdioTee) -> None:
         tee = StdioTee(parent.plan, parent.redact, 0.0, parent.options)
         tee.start(originals)
         _TEE = tee
+        # multiprocessing ends its children with os._exit, after its own exit hooks, not atexit's
+        util = sys.modules["multiprocessing.util"]
+        util.Finalize(None, _finish_at_exit, exitpriority=-100)
     except Exception as exc:  # a fork child must come up even if its tee cannot: it uses the parent's
         for fd in originals.values():
             with contextlib.suppress(OSError):

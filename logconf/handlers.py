@@ -21,9 +21,8 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import netfs, raycontext
+from logconf import hold, netfs, raycontext
 from logconf.errors import ConfigError, current_source
-from logconf.hold import RecordHold
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
 from logconf.templating import expand_arg, has_field, has_fields, switch
@@ -41,7 +40,6 @@ __all__ = [
 ]
 
 _LIVE: weakref.WeakSet[RankFileHandler] = weakref.WeakSet()
-_HOLDING: set[RankFileHandler] = set()  # strong: held records must outlive a replaced handler
 _FOLLOWERS: weakref.WeakSet[Any] = weakref.WeakSet()  # other writers of rank files (the stdio tee)
 _T = TypeVar("_T")
 
@@ -131,10 +129,10 @@ class _Plan:
         """
         return self.per_host or not self.network
 
-    def resolve(self) -> str:
-        directory = os.path.abspath(os.path.expanduser(_expand("directory", self.templates["directory"])))
+    def resolve(self, environ: Mapping[str, str] | None = None) -> str:
+        directory = os.path.abspath(os.path.expanduser(_expand("directory", self.templates["directory"], environ=environ)))
         template = self.templates["filename"]
-        filename = _expand("filename", template, check=_component_complaint)
+        filename = _expand("filename", template, check=_component_complaint, environ=environ)
         if not filename or filename in (".", "..") or "/" in filename:
             raise ConfigError(
                 current_source(),
@@ -144,10 +142,10 @@ class _Plan:
                 "a name without '/' inside the directory",
             )
         self.network = netfs.is_network(netfs.fs_type(directory))
-        mode = _expand("per_host", self.templates["per_host"])
+        mode = _expand("per_host", self.templates["per_host"], environ=environ)
         self.per_host = _keyed(functools.partial(netfs.per_host, network=self.network), mode, "per_host", mode)
         if self.per_host and not has_field(template, "hostname"):  # a name that has the host already keeps it
-            filename = netfs.with_host(filename, netfs.host_name(file=current_source()))
+            filename = netfs.with_host(filename, netfs.host_name(environ, file=current_source()))
         return os.path.join(directory, filename)
 
     def fail(self, path: str, problem: str, expected: str) -> ConfigError:
@@ -181,8 +179,10 @@ class _Plan:
             raise self.fail(path, "is a directory", "remove it, or choose another file name")
 
 
-def _expand(arg: str, template: str, check=None, factory: str = "RankFileHandler") -> str:
-    return expand_arg(template, factory=factory, arg=arg, check_value=check)
+def _expand(
+    arg: str, template: str, check=None, factory: str = "RankFileHandler", environ: Mapping[str, str] | None = None
+) -> str:
+    return expand_arg(template, factory=factory, arg=arg, check_value=check, environ=environ)
 
 
 def _seconds(arg: str, template: float | str) -> float:
@@ -215,10 +215,11 @@ class RankFileHandler(logging.Handler):
     a restart) and ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the
     levels of the loggers it serves from the environment, so disabled calls stay as cheap as ever.
 
-    Its parts: :class:`logconf.hold.RecordHold` keeps the records of a Ray actor whose rank is
-    not known yet; ``_append`` writes one record, ``_end_cut_short`` and ``_take_back`` repair
-    what a killed writer or a full disk left; :class:`logconf.reports.WriteFailures` and
-    :func:`logconf.reports.caller_error` say what went wrong, and whose fault it is.
+    Its parts: :class:`logconf.hold.Holder` keeps the records of a Ray actor whose rank is not
+    known yet (on disk in a spill file, in memory for their rank); ``_append`` writes one record,
+    ``_end_cut_short`` and ``_take_back`` repair what a killed writer or a full disk left;
+    :class:`logconf.reports.WriteFailures` and :func:`logconf.reports.caller_error` say what
+    went wrong, and whose fault it is.
     """
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
@@ -239,13 +240,11 @@ class RankFileHandler(logging.Handler):
         self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
-        self._held: RecordHold | None = None
+        self._held: hold.Holder | None = None
         if self._plan.hold_s > 0 and raycontext.unranked_actor():
-            self._held = RecordHold(self._plan.hold_s)
             self._plan.check(self.path, create=True)
-            _HOLDING.add(self)
-            self._held.start_timer(functools.partial(_release_when_due, weakref.ref(self)))
-        else:
+            self._held = hold.Holder.join(self, _release_when_due)
+        if self._held is None:
             self._open()
         _LIVE.add(self)
 
@@ -351,9 +350,11 @@ class RankFileHandler(logging.Handler):
         # A record that cannot be formatted is its caller's bug, reported as stdlib logging
         # reports it; a file that cannot be written is a write failure, reported once per outage.
         try:
-            if self._held is not None:
-                self._hold(record)
-                return
+            held = self._held
+            if held is not None:
+                if held.take(record):
+                    return
+                self._held = None  # the hold has ended: write at once
             data = self._encode(record)
         except RecursionError:
             raise
@@ -427,29 +428,6 @@ class RankFileHandler(logging.Handler):
             self._torn = True
         raise OSError(errno.ENOSPC, f"{os.strerror(errno.ENOSPC)}: only {written} of {size} bytes fitted; record dropped")
 
-    # -- holding for a late rank (logconf.hold) ------------------------------------------
-
-    def _hold(self, record: logging.LogRecord) -> None:
-        assert self._held is not None
-        if self._held.add(record):  # full, or the hold time is over
-            self.release_held()
-
-    def release_held(self) -> None:
-        """Write the records held while the rank was unknown, to the file of the rank now known."""
-        with self.lock:  # type: ignore[union-attr]
-            held, self._held = self._held, None
-            _HOLDING.discard(self)
-            for record in held.take() if held is not None else ():
-                try:
-                    data = self._encode(record)
-                except Exception as exc:
-                    caller_error(record, exc)
-                    continue
-                try:
-                    self._append(data)
-                except Exception:
-                    self.handleError(record)
-
     # -- telling what failed (logconf.reports) -------------------------------------------
 
     def handleError(self, record: logging.LogRecord) -> None:
@@ -463,12 +441,13 @@ class RankFileHandler(logging.Handler):
         """Nothing to flush: every record is written to the kernel as it is emitted."""
 
     def close(self) -> None:
-        """Write what is held, to the rank known now, and close the file (the next record reopens it)."""
+        """Close the file (the next record reopens it); what is held stays held, in its spill file.
+
+        dictConfig closes every handler (logging.shutdown) before it builds new ones: vLLM and
+        uvicorn do so while a Ray actor may still be without its rank. The hold goes on until
+        set_rank, its time, its caps or exit; a process that ends first leaves the spill file.
+        """
         with self.lock:  # type: ignore[union-attr]
-            # dictConfig closes every handler (logging.shutdown) before it builds new ones, and a
-            # process may end right after logging.shutdown(): what is held must not wait for more.
-            # Only this handler's lock is held here, so its rank and file stay the pair they are.
-            self.release_held()
             fd, self._fd = self._fd, None
             if fd is not None:
                 os.close(fd)
@@ -508,18 +487,18 @@ class ConsoleHandler(logging.StreamHandler):
         pass  # the stream is looked up per record
 
 
-def _release_when_due(ref: weakref.ref[RankFileHandler]) -> None:
-    handler = ref()
-    if handler is not None and handler._held is not None:
-        try:
-            switch_rank(releasing=[handler])  # the rank (and Ray actor) as known now
-        except Exception as exc:  # a rank that went bad since: write where the rank was last known
-            tell(f"logconf: cannot follow the rank at the end of the hold: {exc}\n")
-            handler.release_held()
+def _release_when_due(held: hold.RecordHold) -> None:
+    if held.ended:
+        return
+    try:
+        switch_rank(releasing=[held])  # the rank (and Ray actor) as known now
+    except Exception as exc:  # a rank that went bad since: write where the rank was last known
+        tell(f"logconf: cannot follow the rank at the end of the hold: {exc}\n")
+        hold.release(held)
 
 
-def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[RankFileHandler] | None = None) -> None:
-    """Move every live RankFileHandler to the current rank; write what each (or each of ``releasing``) held.
+def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[hold.RecordHold] | None = None) -> None:
+    """Move every live RankFileHandler to the current rank; write what every hold (or each of ``releasing``) held.
 
     The formatters (``refresh``, by default :func:`logconf.formatters.refresh_all`) and the
     handlers switch while every handler's lock is held, so no record is formatted with one rank
@@ -530,15 +509,16 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[R
         from logconf.linebase import refresh_all  # linebase imports templating, which this module imports too
 
         refresh = refresh_all
-    every = sorted(set(_LIVE) | _HOLDING, key=id)
+    holds = hold.holding() if releasing is None else list(releasing)
+    every = sorted(set(_LIVE).union(*(h.handlers() for h in holds)), key=id)
     with contextlib.ExitStack() as locked:
         for handler in every:
             locked.enter_context(handler.lock)  # type: ignore[arg-type]
         refresh()
         for handler in every:
             handler.retarget()
-        for handler in every if releasing is None else releasing:
-            handler.release_held()
+        for held in holds:
+            hold.release(held)
     if releasing is None:  # the stdio tee's copy follows too, after the locks: it waits on its tee's reply
         for writer in list(_FOLLOWERS):
             writer.retarget(release=True)
@@ -556,24 +536,21 @@ def retarget_all() -> None:
 
 @atexit.register  # registered after logging's own, so it runs before logging.shutdown()
 def _release_held_at_exit() -> None:
-    holding = list(_HOLDING)
-    if not holding:
+    holds = hold.holding()
+    if not holds:
         return
     try:
         switch_rank()  # the rank as known at exit
     except Exception:
-        for handler in holding:
-            handler.release_held()  # a rank that went bad since: write where the rank was last known
+        for held in holds:
+            hold.release(held)  # a rank that went bad since: write where the rank was last known
 
 
 def _after_fork_in_child() -> None:
+    # The parent writes what it held (logconf.hold forgets it here); this process writes its own
+    # records at once, to a descriptor of its own.
     for handler in list(_LIVE):
         handler._forked = True
-    for handler in list(_HOLDING):
-        # The parent writes what it held. This process may end with os._exit (multiprocessing's
-        # children do), where nothing held would survive: it writes its own records at once.
-        handler._held = None
-    _HOLDING.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -7,6 +7,7 @@ the rank and the Ray actor of all of them at once. :mod:`logconf.formatters` (te
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import weakref
@@ -80,6 +81,13 @@ class _RankMixin:
         """Re-resolve the rank from the environment, and the Ray actor (``set_rank`` calls this)."""
         self.rank = _expand("rank", self.rank_template, check=_rank_complaint)
         self.actor = raycontext.actor_class()
+
+    def with_rank(self, rank: str) -> Any:
+        """Return a copy that writes ``rank`` on every line and that ``set_rank`` leaves alone (a spill file's)."""
+        twin = copy.copy(self)
+        twin.rank_template = rank.replace("$", "$$").replace("{", "{{").replace("}", "}}")
+        twin.refresh()
+        return twin
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         # Records arrive many per second: format each second once. One tuple holds the second

@@ -20,6 +20,9 @@ The spec (JSON) names inherited descriptors: ``streams`` (pipe read end, origina
 - ``name <name>``: prefix the lines with ``<name>`` from now on.
 - ``stream`` with two descriptors (SCM_RIGHTS): a new pipe and destination for a descriptor
   that a framework moved (``dup2``); the old pipe is read to its end first.
+- ``sync``: reply ``synced`` once every byte in the pipes now has been written on (the
+  captured process is exiting: it waits for this, so that whoever reads its output after it
+  ended finds all of it).
 - ``close``: reply ``drained <CPU s copying> <CPU s starting>`` once every pipe has reached its
   end, then exit.
 
@@ -318,6 +321,9 @@ class Tee:
         elif verb == b"stream" and len(fds) == 2:
             self._add(_Stream(int(rest), fds[0], fds[1]))
             fds = []
+        elif verb == b"sync":  # the pipes were drained above
+            with contextlib.suppress(OSError):
+                self.control.send(b"synced")
         elif verb == b"close":
             self.closing = True
         for fd in fds:

@@ -132,10 +132,10 @@ def log_format(environ: Mapping[str, str] | None = None, *, file: str = "<enviro
     return value
 
 
-def expand_arg(template: str, *, factory: str, arg: str, check_value=None) -> str:
+def expand_arg(template: str, *, factory: str, arg: str, check_value=None, environ: Mapping[str, str] | None = None) -> str:
     """Expand one argument of a logconf factory; an error names its key in the config being applied."""
     try:
-        return expand(template, file=current_source(), key=arg, check_value=check_value)
+        return expand(template, file=current_source(), key=arg, check_value=check_value, environ=environ)
     except ConfigError as exc:
         raise ConfigError(exc.file, locate(factory, arg, template), exc.value, exc.problem, exc.expected) from None
 

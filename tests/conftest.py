@@ -25,15 +25,16 @@ def _logger_state() -> dict[str, tuple]:
 @pytest.fixture(autouse=True)
 def restore_logging():
     """Leave handlers, levels, propagate, disabled flags, the record factory, warnings capture,
-    logconf's root guard and its import hook as found."""
+    logconf's root guard, its import hook and its rank holds as found."""
     saved = _logger_state()
     factory = logging.getLogRecordFactory()
     showwarning = __import__("warnings").showwarning
     yield
-    from logconf import guard, integrations
+    from logconf import guard, hold, integrations
 
     guard.release_root()  # logconf's root guard would keep its handlers through the restore below
     integrations.uninstall()
+    hold.forget_all()  # a hold outlives the handlers that close below: the next test starts with none
     for name, state in _logger_state().items():
         if name not in saved:
             lg = state[0]

@@ -48,6 +48,29 @@ def loguru_from(module: str, level: str, message: str) -> None:
     exec(code, {"__name__": module})
 
 
+# uvicorn 0.55's LOGGING_CONFIG (uvicorn/config.py), which uvicorn applies with dictConfig when a
+# server starts without log_config. Its two formatters are uvicorn's classes
+# (uvicorn.logging.DefaultFormatter, AccessFormatter), here logging.Formatter: uvicorn is not in
+# the dev environment; tests/real/test_real_hold.py applies uvicorn's own dict.
+UVICORN_LOGGING_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "default": {"()": "logging.Formatter", "fmt": "%(levelname)s %(message)s"},
+        "access": {"()": "logging.Formatter", "fmt": "%(levelname)s %(message)s"},
+    },
+    "handlers": {
+        "default": {"formatter": "default", "class": "logging.StreamHandler", "stream": "ext://sys.stderr"},
+        "access": {"formatter": "access", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"},
+    },
+    "loggers": {
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"level": "INFO"},
+        "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
 RECORDS = [
     # (how, logger, level, message)
     ("loguru", "skyrl.train.trainer", "DEBUG", "loguru debug"),

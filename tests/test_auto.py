@@ -120,13 +120,14 @@ def test_a_ray_worker_holds_records_until_its_rank_is_known_then_writes_them(log
     script = tmp_path / RAY_WORKER
     code = (
         "import logging, os\nlog = logging.getLogger('skyrl.train.worker')\nlog.info('before the rank')\n"
-        f"print(sorted(os.listdir({str(logdir)!r})))\n"
+        f"print(os.getpid(), sorted(os.listdir({str(logdir)!r})))\n"
         "os.environ['RANK'] = '2'\nlogging.root.handlers = []  # a framework's set-up, as SkyRL's\n"
         "log.info('after the rank')\n"
     )
     done = python(code, logdir, argv0=script, LOGCONF_AUTO="1", PYTHONPATH=str(REPO))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "[]\n"  # nothing written, not even an empty rank-0 file
+    pid, listed = done.stdout.split(" ", 1)
+    assert listed == f"['skyrl_rank_held-{pid}.log']\n"  # on disk in the spill file only, no rank-0 file
     records = read_records(logdir / "skyrl_rank_2.log")
     assert [(r["message"], r["rank"]) for r in records] == [("before the rank", "2"), ("after the rank", "2")]
     assert sorted(p.name for p in logdir.iterdir()) == ["skyrl_rank_2.log"]

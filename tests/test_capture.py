@@ -501,3 +501,97 @@ def test_a_per_host_copy_is_named_with_the_host_once(logdir):
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in logdir.glob("*.stdio.log")) == ["vllm_rank_0@node-a.stdio.log"]
     assert (logdir / "vllm_rank_0@node-a.stdio.log").read_text().endswith("] on node a\n")
+
+
+MEGABYTE_AT_EXIT = """
+    load_like_vllm()
+    sys.stdout.write("x" * 999_999 + "\\n")  # left in Python's buffer: flushed at exit
+"""
+
+
+def test_a_process_waits_at_exit_for_a_late_tee_to_pass_its_output_on(logdir, tmp_path):
+    """The tee starts late (its interpreter is a script that sleeps 0.3 s first, as on a loaded
+    machine): the process, which writes 1 MB and exits normally, waits for it, so that a caller
+    that waits for the process and then reads its stdout, a file, finds every byte."""
+    slow = tmp_path / "slow-python"
+    slow.write_text(f"#!/bin/sh\nsleep 0.3\nexec {sys.executable} \"$@\"\n")
+    slow.chmod(0o755)
+    command, environ = child_command(f"sys.executable = {str(slow)!r}\n" + textwrap.dedent(MEGABYTE_AT_EXIT), logdir)
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:  # no pipe: nothing waits for its end
+        done = subprocess.run(command, env=environ, cwd=REPO, stdout=out, stderr=err, timeout=120)
+    assert done.returncode == 0, (tmp_path / "err").read_text()
+    assert (tmp_path / "out").stat().st_size == 1_000_000
+
+
+@pytest.mark.stress
+def test_a_caller_that_waits_for_the_process_then_reads_its_redirected_stdout_finds_every_byte(logdir, tmp_path):
+    """1 MB written right before a normal exit, stdout a file (a shell's `>`): the caller that waits
+    for the process and then reads the file finds all of it, 20 runs out of 20."""
+    command, environ = child_command(MEGABYTE_AT_EXIT, logdir)
+    sizes = []
+    for run in range(20):
+        with open(tmp_path / f"out-{run}", "wb") as out, open(tmp_path / f"err-{run}", "wb") as err:
+            done = subprocess.run(command, env=environ, cwd=REPO, stdout=out, stderr=err, timeout=120)
+        sizes.append((done.returncode, (tmp_path / f"out-{run}").stat().st_size))
+    assert sizes == [(0, 1_000_000)] * 20
+
+
+def test_the_tee_writes_what_it_holds_once_it_holds_16_mib(logdir):
+    """An unranked actor's raw lines wait in the tee for its rank, up to 16 MiB: then they are
+    written to the rank known (0), while the process still runs and has no rank."""
+    result = run_child(
+        """
+        import os
+        from capture_helpers import pose_as_unranked_ray_actor
+        from logconf import capture
+        pose_as_unranked_ray_actor()
+        load_like_vllm()
+        copy = os.path.join(os.environ["LOGCONF_DIR"], "vllm_rank_0.stdio.log")
+        line = b"y" * (1023 - len(b"MainProcess[%d] " % os.getpid())) + b"\\n"  # 1 KiB in the copy
+        os.write(1, line * ((16 << 10) - 1))  # a line short of 16 MiB: held
+        synced = capture.installed()._send(b"sync", reply=b"synced")  # the tee has read and forwarded it all
+        held = os.path.exists(copy)
+        os.write(1, line)  # the cap
+        synced += capture.installed()._send(b"sync", reply=b"synced")
+        print(synced.decode(), held, os.path.exists(copy), file=sys.stderr)
+        """,
+        logdir,
+        LOGCONF_RANK_HOLD_S="600",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr == b"syncedsynced False True\n"
+    lines = [text for _, _, text in stdio_lines(logdir)]
+    assert lines[-1] == "syncedsynced False True"  # written after the cap: no longer held
+    assert len(lines) - 1 == 16 << 10 and set(lines[:-1]) == {lines[0]}
+    assert len(result.stdout) == (16 << 10) * (len(lines[0]) + 1)
+
+
+def test_a_spawned_child_leaves_a_stdout_file_opened_without_o_append_to_its_ancestors_tee(logdir, tmp_path):
+    """The job's stdout is a file opened by a shell's `>` (no O_APPEND): a spawned child that applies
+    the JSON does not reopen it (its writes at the end would be overwritten by the ancestor's, which
+    writes at its own offset); its lines go through the ancestor's tee, in order, under the ancestor's name."""
+    command, environ = child_command(
+        """
+        import multiprocessing, os
+        from capture_helpers import worker
+        if __name__ == "__main__":
+            load_like_vllm()
+            os.write(1, b"actor before\\n")
+            child = multiprocessing.get_context("spawn").Process(target=worker, args=("T",), name="VllmWorker-0")
+            child.start()
+            child.join()
+            os.write(1, b"actor after\\n")
+        """,
+        logdir,
+    )
+    with open(tmp_path / "out", "wb") as out:  # O_WRONLY | O_CREAT | O_TRUNC, as `python ... > out`
+        done = subprocess.run(command, env=environ, cwd=REPO, stdout=out, stderr=subprocess.PIPE, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out").read_bytes() == b"actor before\nT worker C-level\nactor after\n"
+    lines = stdio_lines(logdir)
+    assert [(name, text) for name, _, text in lines] == [
+        ("MainProcess", "actor before"),
+        ("MainProcess", "T worker C-level"),
+        ("MainProcess", "actor after"),
+    ]
+    assert len({pid for _, pid, _ in lines}) == 1

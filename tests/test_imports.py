@@ -13,7 +13,7 @@ LOWEST = {  # each module of the lowest floor, and the only package modules it m
     "logconf.records": set(),
     "logconf.redact": set(),
     "logconf.reports": set(),
-    "logconf.hold": set(),
+    "logconf.hold": {"logconf.reports"},  # caller_error, for a held record that cannot be formatted
     "logconf.yamlcache": set(),
     "logconf.netfs": {"logconf.errors"},
     "logconf.sources": {"logconf.errors", "logconf.yamlcache"},
