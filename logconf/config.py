@@ -117,10 +117,6 @@ def _check_entry(
     if section == "handlers":
         if "level" in entry:
             _handlers.parse_level(entry["level"], file=file, key=f"{key}.level")
-        if entry.get("formatter") is not None and not isinstance(entry["formatter"], str):
-            raise ConfigError(
-                file, f"{key}.formatter", entry["formatter"], "is not a formatter's name", "name a declared formatter"
-            )
         schema.refer(entry.get("formatter"), declared["formatters"], file=file, key=f"{key}.formatter", section_name="formatters")
         for ref in schema.names(entry.get("filters"), file=file, key=f"{key}.filters", what="filter"):
             schema.refer(ref, declared["filters"], file=file, key=f"{key}.filters", section_name="filters")

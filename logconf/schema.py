@@ -171,7 +171,7 @@ def check_entry_keys(
     for name in required:
         if name not in given:
             raise ConfigError(
-                file, f"{key}.{name}", None, f"is missing: {target} needs it", f"add {name}; " + _offer(name, offered, "it takes")
+                file, f"{key}.{name}", None, f"is missing: {target} needs it", f"add {name}; it takes: {', '.join(offered)}"
             )
     return given
 
