@@ -7,7 +7,7 @@ the run's logs. So each user gets a default directory of their own, ``/tmp/logco
 or file counts as another user's when
 
 - it is owned by a user other than this process's and root, or
-- every user may write it: a file writable by others, or a directory writable by others
+- every user may write it: a regular file writable by others, or a directory writable by others
   without the sticky bit (anyone could rename our files away and put their own in place).
 
 Root counts as no other user: it can read and write every file anyway, so refusing what root
@@ -55,13 +55,12 @@ def default_dir() -> str:
 
 def foreign(info: os.stat_result) -> str | None:
     """Say how another user controls the file or directory that ``info`` describes; None if no one does."""
-    link = stat.S_ISLNK(info.st_mode)
     if info.st_uid not in (os.geteuid(), 0):
-        return "is a symbolic link that another user owns" if link else "is owned by another user"
-    if info.st_mode & stat.S_IWOTH and not link:  # a link's own mode means nothing
-        if not stat.S_ISDIR(info.st_mode):
+        return "is a symbolic link that another user owns" if stat.S_ISLNK(info.st_mode) else "is owned by another user"
+    if info.st_mode & stat.S_IWOTH:  # a link's own mode means nothing; a device's (/dev/full, 0666) is root's choice
+        if stat.S_ISREG(info.st_mode):
             return "is writable by every user"
-        if not info.st_mode & stat.S_ISVTX:
+        if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_ISVTX:
             return "is writable by every user, without the sticky bit"
     return None
 
