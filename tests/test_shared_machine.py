@@ -124,11 +124,17 @@ def test_a_rank_file_of_ones_own_that_every_user_may_write_is_refused(logdir):
     assert "is writable by every user (owner root (uid 0), mode 0666)" in error.problem, error
 
 
-def test_a_symlinked_directory_that_another_user_planted_is_refused(logdir, tmp_path):
-    """nobody links the log directory to one of its own making: the link's owner is checked, not only its target."""
+def linked(logdir: Path, tmp_path: Path) -> Path:
+    """Make LOGCONF_DIR a symbolic link to a directory of this user's; return the directory."""
     target = tmp_path / "target"
     target.mkdir(mode=0o750)
     logdir.symlink_to(target)
+    return target
+
+
+def test_a_symlinked_directory_that_another_user_planted_is_refused(logdir, tmp_path):
+    """nobody links the log directory to one of its own making: the link's owner is checked, not only its target."""
+    linked(logdir, tmp_path)
     other = nobody()
     os.lchown(logdir, other.pw_uid, other.pw_gid)
     error = refused()
@@ -137,9 +143,7 @@ def test_a_symlinked_directory_that_another_user_planted_is_refused(logdir, tmp_
 
 def test_a_symlinked_directory_of_ones_own_is_used(logdir, tmp_path):
     """A link's own mode (0777) means nothing: LOGCONF_DIR may be a link of this user's to a directory of theirs."""
-    target = tmp_path / "target"
-    target.mkdir(mode=0o750)
-    logdir.symlink_to(target)
+    target = linked(logdir, tmp_path)
     logconf.apply()
     logging.getLogger("skyrl_train.x").info("through the link")
     assert [r["message"] for r in read_records(target / "skyrl_rank_0.log")] == ["through the link"]
