@@ -42,14 +42,24 @@ from typing import Any
 
 from logconf import raycontext
 from logconf.handlers import FilePlan, follow_rank
+from logconf.ownership import DIR_TEMPLATE
 from logconf.templating import switch
 
-__all__ = ["EXIT_WAIT_S", "STDIO_ENV", "StdioTee", "capture_warnings", "follow_redirect", "install", "installed"]
+__all__ = [
+    "EXIT_WAIT_S",
+    "STDIO_ENV",
+    "StdioTee",
+    "capture_warnings",
+    "check_install",
+    "follow_redirect",
+    "install",
+    "installed",
+]
 
 STDIO_ENV = "LOGCONF_CAPTURE_STDIO"
 _MARKER_ENV = "LOGCONF_STDIO_TEE"  # "<owner pid>:<fd>=<original fd>/<pipe inode>,..." for children
 _PIPE_SIZE = 1 << 20  # what a writer can write before it waits for the tee (which starts in ~50 ms)
-_FILE_OPTIONS = ("file_mode", "dir_mode", "follow_symlinks", "reopen_check_s")  # what the tee's file takes
+_FILE_OPTIONS = ("file_mode", "dir_mode", "follow_symlinks", "reopen_check_s", "shared_dir")  # what the tee's file takes
 _REPLY_WAIT_S = 5.0  # how long set_rank waits for the tee to take the new path (it starts in ~50 ms)
 EXIT_WAIT_S = 5.0  # how long a process that exits waits for its tee to pass on what it wrote
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -393,36 +403,39 @@ def _originals() -> dict[int, int]:
 
 
 def install(
-    stdio: str = "${LOGCONF_CAPTURE_STDIO:-0}",
-    warnings: str = "1",
-    directory: str = "${LOGCONF_DIR:-/tmp/logconf}",
+    *,
+    stdio: bool | str = "${LOGCONF_CAPTURE_STDIO:-0}",
+    warnings: bool | str = "1",
+    directory: str = DIR_TEMPLATE,
     filename: str = "vllm_rank_${LOGCONF_RANK:-${RANK:-0}}.stdio.log",
-    redact: str = "${LOGCONF_REDACT:-1}",
+    redact: bool | str = "${LOGCONF_REDACT:-1}",
     **file_options: Any,
 ) -> logging.Filter:
     """Capture warnings and (if ``stdio`` resolves to 1) tee fds 1 and 2; safe to call again.
 
     Named as a filter factory by the shipped JSON, which is why it returns a filter (one that
-    lets every record through). ``file_options`` go to the rank file (modes, hold time).
+    lets every record through). ``file_options`` go to the rank file (modes, hold time): the
+    options of :class:`logconf.handlers.FilePlan`.
     """
     global _TEE
-    if _flag("warnings", warnings):
+    settings = _Settings(stdio, warnings, directory, filename, redact, file_options)
+    if settings.warnings:
         capture_warnings()
-    if not _flag("stdio", stdio):
+    if not settings.stdio:
         return logging.Filter()
     with _LOCK:
         tee = installed()
         if tee is not None:
             tee.retarget()  # the rank may have changed since; the next line goes there
             return logging.Filter()
-        plan = FilePlan(directory, filename, **file_options)  # a bad value fails here, naming its key
+        plan = settings.plan()  # a bad value fails here, naming its key
         plan.check(plan.path, create=True)
         hold_s = plan.hold_s if plan.hold_s > 0 and raycontext.unranked_actor() else 0.0
         options = {key: value for key, value in file_options.items() if key in _FILE_OPTIONS}
         originals = _originals()
         if not originals:
             return logging.Filter()
-        tee = StdioTee(plan, _flag("redact", redact), hold_s, options)
+        tee = StdioTee(plan, settings.redact, hold_s, options)
         try:
             tee.start(originals)
         except Exception as exc:  # the program runs on, uncaptured, as without LOGCONF_CAPTURE_STDIO
@@ -432,6 +445,37 @@ def install(
             return logging.Filter()
         _TEE = tee
     return logging.Filter()
+
+
+class _Settings:
+    """What a config asks :func:`install` for, resolved in this process; nothing is captured here."""
+
+    def __init__(
+        self, stdio: object, warnings: object, directory: str, filename: str, redact: object, file_options: dict[str, Any]
+    ) -> None:
+        self.stdio, self.warnings = _flag("stdio", stdio), _flag("warnings", warnings)
+        self.redact = _flag("redact", redact)
+        self.directory, self.filename, self.file_options = directory, filename, file_options
+
+    def plan(self) -> FilePlan:
+        return FilePlan(self.directory, self.filename, **self.file_options)
+
+
+def check_install(*, create: bool = False, **arguments: Any) -> str | None:
+    """Check what a config passes to :func:`install` as install would, capturing nothing.
+
+    Every argument is resolved, the stdio copy's path among them; its directory is checked (and
+    created when ``create``) only when ``stdio`` resolves to 1. Returns that path then, else None.
+    """
+    given = {**(install.__kwdefaults__ or {}), **arguments}
+    settings = _Settings(
+        given.pop("stdio"), given.pop("warnings"), given.pop("directory"), given.pop("filename"), given.pop("redact"), given
+    )
+    plan = settings.plan()
+    if not settings.stdio:
+        return None
+    plan.check(plan.path, create=create)
+    return plan.path
 
 
 def follow_redirect() -> None:

@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gather",
         help="copy every Ray node's rank files into DEST/<node>/, through Ray; run it again to bring the copies up to date",
         description="Connect to the running Ray cluster, run a task pinned to each alive node that lists the rank "
-        "files in that node's directory (--dir, else the LOGCONF_DIR its raylet was started with, else /tmp/logconf), "
+        "files in that node's directory (--dir, else the LOGCONF_DIR its raylet was started with, else /tmp/logconf-<user>), "
         "and stream each file back in chunks into DEST/<node>/<file>. <node> is the node's host name, or host name "
         "and IP (or short node id) where nodes share one. Files are copied up to their last whole line; running "
         "gather again continues each copy where it ended. summary, merge and tail read DEST as one run.",

@@ -12,21 +12,20 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from logconf import guard, loguru_bridge
+from logconf import guard, loguru_bridge, schema
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter
 from logconf.ranks import set_rank
-from logconf.sources import load
+from logconf.sources import building, load
 
 __all__ = ["apply", "check", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
-_SECTIONS = ("formatters", "filters", "handlers")
-_RANK_FILE = "logconf.handlers.RankFileHandler"
+_SECTIONS = ("formatters", "handlers", "filters")  # handlers first: their files matter whether stdio is captured or not
 
 
 def _shipped(name: str) -> str:
@@ -55,30 +54,14 @@ def _import(dotted: str, *, file: str, key: str) -> Any:
         raise ConfigError(file, key, dotted, f"cannot import it: {exc}", "name an importable class or factory") from None
 
 
-def _entries(config: Mapping[str, Any], section: str, file: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    entries = config.get(section, {})
-    if not isinstance(entries, Mapping):
-        raise ConfigError(file, section, type(entries).__name__, "is not a mapping")
-    for name, entry in entries.items():
-        if not isinstance(entry, Mapping):
-            raise ConfigError(file, f"{section}.{name}", entry, "is not a mapping")
-        yield str(name), entry
-
-
-def _kwargs(entry: Mapping[str, Any]) -> dict[str, Any]:
-    # What dictConfig passes to a "()" factory: every key but its own.
-    return {k: v for k, v in entry.items() if k not in ("()", ".", "class", "formatter", "level", "filters")}
-
-
 def check(config: Mapping[str, Any], file: str, *, create: bool = False) -> list[str]:
     """Check ``config`` completely and return the log files it would write.
 
-    Every template is resolved, every class imported, every level and reference checked,
-    and each log directory tested for writing (created when ``create`` is true).
+    Every key is checked against what ``dictConfig`` and the factory it names take
+    (:mod:`logconf.schema`), every template resolved, every class imported, every level and
+    reference checked, and each log directory tested for writing (created when ``create`` is true).
     """
-    version = config.get("version")
-    if version != 1:
-        raise ConfigError(file, "version", version, "unsupported or missing config version", "set version: 1")
+    schema.check_top(config, file)
     env = os.environ
     if env.get("VLLM_CONFIGURE_LOGGING") == "0" and env.get("VLLM_LOGGING_CONFIG_PATH"):
         raise ConfigError(
@@ -88,48 +71,64 @@ def check(config: Mapping[str, Any], file: str, *, create: bool = False) -> list
             f"vLLM refuses VLLM_LOGGING_CONFIG_PATH={env['VLLM_LOGGING_CONFIG_PATH']} while it is told not to configure logging",
             "unset VLLM_CONFIGURE_LOGGING, or unset VLLM_LOGGING_CONFIG_PATH",
         )
-    declared = {section: dict(_entries(config, section, file)) for section in _SECTIONS}
+    declared = {section: schema.section(config, section, file) for section in _SECTIONS}
     files: list[str] = []
     with applying(file):
         for section, entries in declared.items():
             for name, entry in entries.items():
-                key = f"{section}.{name}"
-                target = entry.get("()") or entry.get("class")
-                if target is None and section == "handlers":
-                    raise ConfigError(file, key, dict(entry), "names no class", "add 'class' or '()'")
-                if not isinstance(target, str):
-                    continue  # formatters and filters default to logging's own classes
-                which = "()" if "()" in entry else "class"
-                factory = _import(target, file=file, key=f"{key}.{which}")
-                if section == "handlers":
-                    if "level" in entry:
-                        _handlers.parse_level(entry["level"], file=file, key=f"{key}.level")
-                    _refs(entry.get("formatter"), declared["formatters"], file, f"{key}.formatter")
-                    for ref in entry.get("filters", []) or []:
-                        _refs(ref, declared["filters"], file, f"{key}.filters")
-                if target == _RANK_FILE:
-                    files.append(_handlers.plan_rank_file(**_kwargs(entry), create=create))
-                elif factory in (make_formatter, _handlers.ConsoleHandler):
-                    factory(**_kwargs(entry))  # no side effects; resolves its templates
-    loggers = dict(_entries(config, "loggers", file))
+                with building(f"{section}.{name}"):
+                    path = _check_entry(section, entry, declared, file, f"{section}.{name}", create)
+                if path is not None:
+                    files.append(path)
+    loggers = schema.section(config, "loggers", file)
     if "root" in config:
+        if not isinstance(config["root"], Mapping):
+            raise ConfigError(file, "root", config["root"], "is not a mapping", "write root's keys under it: {level: WARNING}")
         loggers = {**loggers, "<root>": config["root"]}
     for name, entry in loggers.items():
         key = "root" if name == "<root>" else f"loggers.{name}"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(file, key, entry, "is not a mapping")
+        schema.check_logger(entry, file=file, key=key, root=name == "<root>")
         if "level" in entry:
             _handlers.parse_level(entry["level"], file=file, key=f"{key}.level")
-        for ref in entry.get("handlers", []) or []:
-            _refs(ref, declared["handlers"], file, f"{key}.handlers")
+        for section in ("handlers", "filters"):
+            for ref in schema.names(entry.get(section), file=file, key=f"{key}.{section}", what=section[:-1]):
+                schema.refer(ref, declared[section], file=file, key=f"{key}.{section}", section_name=section)
     return files
 
 
-def _refs(name: object, declared: Mapping[str, Any], file: str, key: str) -> None:
-    if name is not None and name not in declared:
+def _check_entry(
+    section: str, entry: Mapping[str, Any], declared: Mapping[str, Any], file: str, key: str, create: bool
+) -> str | None:
+    """Check one formatter, filter or handler entry; return the log file it would write, if any."""
+    which = "()" if "()" in entry else "class"
+    target = entry.get(which)
+    if which not in entry:
+        schema.misspelt_target(entry, file=file, key=key)
+        if section == "handlers":
+            raise ConfigError(file, key, dict(entry), "names no class", "add 'class' or '()'")
+    elif not callable(target) and not isinstance(target, str):
         raise ConfigError(
-            file, key, name, "refers to nothing declared", "declare it, or use one of " + ", ".join(sorted(declared))
+            file, f"{key}.{which}", target, "is not a class or factory", "name one by its dotted path: logging.StreamHandler"
         )
+    factory = target if callable(target) else None if target is None else _import(target, file=file, key=f"{key}.{which}")
+    plain = section != "handlers" and which == "class"  # logging's own Formatter or Filter calls, with their own keys
+    label = target if isinstance(target, str) else repr(target)
+    kwargs = schema.check_entry_keys(entry, section, file=file, key=key, factory=None if plain else factory, target=label)
+    if section == "handlers":
+        if "level" in entry:
+            _handlers.parse_level(entry["level"], file=file, key=f"{key}.level")
+        schema.refer(entry.get("formatter"), declared["formatters"], file=file, key=f"{key}.formatter", section_name="formatters")
+        for ref in schema.names(entry.get("filters"), file=file, key=f"{key}.filters", what="filter"):
+            schema.refer(ref, declared["filters"], file=file, key=f"{key}.filters", section_name="filters")
+    if factory is _handlers.RankFileHandler:
+        return _handlers.plan_rank_file(**kwargs, create=create)
+    if factory in (make_formatter, _handlers.ConsoleHandler):
+        factory(**kwargs)  # no side effects; resolves its templates
+    elif getattr(factory, "__module__", None) == "logconf.capture" and getattr(factory, "__name__", None) == "install":
+        from logconf import capture  # imported already: the config names it
+
+        return capture.check_install(create=create, **kwargs)
+    return None
 
 
 def _snapshot() -> dict[str, tuple[Any, ...]]:

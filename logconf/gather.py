@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from logconf.logfiles import LogDirError
+from logconf.ownership import default_dir
 
 __all__ = [
     "CHUNK",
@@ -51,7 +52,6 @@ BACKPRESSURE = 2  # chunks a node may send ahead of the writer
 CHECK = 4096  # bytes at the end of a copy compared with the node's file before resuming
 QUIET_S = 10.0  # a last line with no newline is copied once its file is this many seconds unchanged
 MANIFEST = "logconf-gather.json"  # DEST's record of which node each subdirectory holds
-DEFAULT_DIR = "/tmp/logconf"
 _RANK_NAME = re.compile(r"(?:vllm|skyrl)_rank_[^/]+\.(?:log|jsonl)")  # rank files and their .stdio.log copies
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -255,7 +255,7 @@ def memory_kib(pid: int | str = "self") -> tuple[int, int]:
 
 def _node_listing(directory: str | None) -> dict[str, Any]:
     """Run on a node: the directory gather reads there, its rank files, and the node's host name."""
-    where = directory or os.environ.get("LOGCONF_DIR") or DEFAULT_DIR
+    where = directory or os.environ.get("LOGCONF_DIR") or default_dir()
     where = os.path.abspath(os.path.expanduser(where))
     return {"dir": where, "hostname": socket.gethostname(), "files": list_rank_files(where)}
 
@@ -321,7 +321,8 @@ def gather(
     """Copy every alive node's rank files into ``dest/<node>/``, continuing copies from an earlier run.
 
     ``directory`` is the rank-file directory on every node; None reads each node's own
-    ``LOGCONF_DIR`` (the environment its raylet was started with), else /tmp/logconf there.
+    ``LOGCONF_DIR`` (the environment its raylet was started with), else the user's default there
+    (``/tmp/logconf-<user>``).
     Connects to the running cluster at ``address`` (default: ``auto``) unless Ray is already
     initialised in this process. Up to ``jobs`` files are copied at once.
     """

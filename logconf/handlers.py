@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import hold, netfs, raycontext
+from logconf import hold, netfs, ownership, raycontext
 from logconf.errors import ConfigError, current_source
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
@@ -105,16 +105,18 @@ class _Plan:
         reopen_check_s: float | str = 1.0,
         hold_unranked_s: float | str = 0,
         per_host: str = "${LOGCONF_PER_HOST:-auto}",
+        shared_dir: bool | str = "${LOGCONF_SHARED_DIR:-0}",
     ) -> None:
         self.templates = {"directory": directory, "filename": filename, "per_host": per_host}
         self.follow = switch(follow_symlinks, factory="RankFileHandler", arg="follow_symlinks")
+        self.shared = switch(shared_dir, factory="RankFileHandler", arg="shared_dir")
         self.reopen_check_s = _seconds("reopen_check_s", reopen_check_s)
         self.hold_s = _seconds("hold_unranked_s", hold_unranked_s)
         self.file_mode = _keyed(_parse_mode, _expand("file_mode", file_mode), "file_mode", file_mode)
         self.dir_mode = _keyed(_parse_mode, _expand("dir_mode", dir_mode), "dir_mode", dir_mode)
         self.levels = {
-            name: _keyed(parse_level, _expand(f"logger_levels.{name}", template), f"logger_levels.{name}", template)
-            for name, template in (logger_levels or {}).items()
+            str(name): _keyed(parse_level, _level_text(f"logger_levels.{name}", template), f"logger_levels.{name}", template)
+            for name, template in _mapping("logger_levels", logger_levels).items()
         }
         self.per_process = has_fields(directory) or has_fields(filename)
         self.network = self.per_host = False
@@ -177,12 +179,48 @@ class _Plan:
             )
         if os.path.isdir(path):
             raise self.fail(path, "is a directory", "remove it, or choose another file name")
+        if os.path.isdir(directory):
+            info = os.lstat(directory)
+            self.refuse_foreign(directory, info)
+            if stat.S_ISLNK(info.st_mode):
+                self.refuse_foreign(directory, os.stat(directory))  # and the directory it leads to
+        if os.path.lexists(path):
+            self.refuse_foreign(path, os.lstat(path))
+
+    def refuse_foreign(self, path: str, info: os.stat_result) -> None:
+        """Refuse a log directory or file that another user controls (:mod:`logconf.ownership`), unless shared_dir."""
+        complaint = None if self.shared else ownership.foreign(info)
+        if complaint is None:
+            return
+        raise self.fail(
+            path,
+            f"{complaint} ({ownership.describe(info)}): that user could read every record and write forged lines",
+            f"point LOGCONF_DIR at a directory of your own (by default {ownership.default_dir()}), "
+            f"or set {ownership.SHARED_ENV}=1 to share this one on purpose",
+        )
 
 
 def _expand(
     arg: str, template: str, check=None, factory: str = "RankFileHandler", environ: Mapping[str, str] | None = None
 ) -> str:
     return expand_arg(template, factory=factory, arg=arg, check_value=check, environ=environ)
+
+
+def _mapping(arg: str, value: object) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(
+            current_source(), _locate(arg, value), value, "is not a mapping", "map logger names to levels: {vllm: INFO}"
+        )
+    return value
+
+
+def _level_text(arg: str, template: object, factory: str = "RankFileHandler") -> object:
+    # A number is a level already (YAML reads `vllm: 10` as one); anything else is a template.
+    if isinstance(template, int) and not isinstance(template, bool):
+        return template
+    return _expand(arg, template, factory=factory)  # type: ignore[arg-type]
 
 
 def _seconds(arg: str, template: float | str) -> float:
@@ -292,6 +330,11 @@ class RankFileHandler(logging.Handler):
         if not stat.S_ISREG(info.st_mode) and not plan.follow:
             os.close(fd)
             raise plan.fail(self.path, "is not a regular file", "point the handler at a regular file")
+        try:
+            plan.refuse_foreign(self.path, info)  # the file opened, whoever put it there since check()
+        except ConfigError:
+            os.close(fd)
+            raise
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
         self._torn = self._torn and info.st_size > 0
         self._regular = stat.S_ISREG(info.st_mode)
@@ -475,7 +518,7 @@ class ConsoleHandler(logging.StreamHandler):
             )
         self._stream_name = stream
         super().__init__()
-        text = _expand("threshold", threshold, factory="ConsoleHandler")
+        text = _level_text("threshold", threshold, "ConsoleHandler")
         self.setLevel(_keyed(parse_level, text, "threshold", threshold, "ConsoleHandler"))
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 from logconf.config import vllm_config_path
 from logconf.errors import ConfigError
 from logconf.linebase import resolve_rank
+from logconf.ownership import default_dir
 from logconf.templating import log_format
 
 __all__ = ["CARRIED", "SETUP_HOOK", "engine_options", "ray_runtime_env", "setup_worker"]
@@ -37,7 +38,6 @@ CARRIED = (
 )
 _NEXT_HOOK_ENV = "LOGCONF_NEXT_SETUP_HOOK"  # a dotted worker_process_setup_hook of the user's, run after ours
 _NOT_CARRIED = ("LOGCONF_RANK", "LOGCONF_STDIO_TEE", _NEXT_HOOK_ENV)
-DEFAULT_DIR = "/tmp/logconf"
 SETUP_HOOK = "logconf.ray_env.setup_worker"
 
 
@@ -93,7 +93,7 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     given = {k: str(v) for k, v in dict(env.get("env_vars") or {}).items()}
     names = [*CARRIED, *sorted(k for k in os.environ if k.startswith("LOGCONF_") and k not in (*CARRIED, *_NOT_CARRIED))]
     merged = {**{k: os.environ[k] for k in names if k in os.environ}, **given}
-    merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR", DEFAULT_DIR)))
+    merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR") or default_dir()))
     if _shipped(merged.get("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())):
         # This path may not exist on another node: each worker finds its own install's file.
         merged.pop("VLLM_LOGGING_CONFIG_PATH", None)

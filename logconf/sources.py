@@ -7,17 +7,20 @@ formatters, templating) name the config key of a bad argument through :func:`loc
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from logconf import yamlcache
 from logconf.errors import ConfigError, current_source
 
-__all__ = ["find_key", "load", "locate"]
+__all__ = ["building", "find_key", "load", "locate"]
 
 _SECTIONS = ("formatters", "filters", "handlers")
+_ENTRY: contextvars.ContextVar[str | None] = contextvars.ContextVar("logconf_entry", default=None)
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -102,6 +105,19 @@ def find_key(file: str, factory: str, arg: str, value: object) -> str:
     return arg
 
 
+@contextlib.contextmanager
+def building(key: str) -> Iterator[None]:
+    """Name ``key`` (``handlers.vllm_file``) as the entry whose arguments are being checked, for error messages."""
+    token = _ENTRY.set(key)
+    try:
+        yield
+    finally:
+        _ENTRY.reset(token)
+
+
 def locate(factory: str, arg: str, value: object) -> str:
     """Return the dotted key under which the config being applied passes ``value`` as ``arg``."""
+    entry = _ENTRY.get()
+    if entry is not None:  # logconf.config.check knows the entry: no need to search the file for it
+        return f"{entry}.{arg}"
     return find_key(current_source(), factory, arg, value)

@@ -7,9 +7,10 @@ Grammar:
 - ``${NAME}``: the environment variable NAME; unset is an error.
 - ``${NAME:-default}``: NAME, or ``default`` when NAME is unset. Defaults are templates
   themselves, so they nest: ``${LOGCONF_RANK:-${RANK:-0}}``.
-- ``{pid}``, ``{hostname}``, ``{process_name}``, ``{ext}``: facts about this process
+- ``{pid}``, ``{hostname}``, ``{process_name}``, ``{ext}``, ``{user}``: facts about this process
   (``ext`` is ``log``, or ``jsonl`` when ``LOGCONF_FORMAT=json``; ``hostname`` is
-  ``LOGCONF_HOSTNAME`` when set).
+  ``LOGCONF_HOSTNAME`` when set; ``user`` is the user name, or the uid where it has none:
+  the default directory ``/tmp/logconf-{user}`` is each user's own).
 - ``$$``, ``{{`` and ``}}`` stand for a literal ``$``, ``{`` and ``}``.
 
 A variable that is set to the empty string is refused rather than treated as unset: an
@@ -29,7 +30,7 @@ from logconf.sources import locate
 
 __all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_field", "has_fields", "log_format", "switch"]
 
-FIELDS = ("pid", "hostname", "process_name", "ext")
+FIELDS = ("pid", "hostname", "process_name", "ext", "user")
 FORMATS = {"text": "log", "json": "jsonl"}
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -144,6 +145,8 @@ def switch(value: object, *, factory: str, arg: str) -> bool:
     """Resolve an on/off argument (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``)."""
     if isinstance(value, bool):
         return value
+    if not isinstance(value, (str, int)):
+        raise ConfigError(current_source(), locate(factory, arg, value), value, "not a switch", "use 1 or 0")
     text = expand_arg(str(value), factory=factory, arg=arg).strip()
     lowered = text.lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -158,6 +161,7 @@ def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environmen
     # No import of multiprocessing (a few ms, on every apply()): a process that has not imported
     # multiprocessing is no child of it, and is "MainProcess", as LogRecord has it.
     from logconf.netfs import host_name
+    from logconf.ownership import user_name
 
     mp = sys.modules.get("multiprocessing")
     return {
@@ -165,6 +169,7 @@ def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environmen
         "hostname": host_name(environ, file=file),
         "process_name": mp.current_process().name if mp is not None else "MainProcess",
         "ext": FORMATS[log_format(environ, file=file)],
+        "user": user_name(),
     }
 
 
@@ -175,6 +180,8 @@ def has_fields(template: str) -> bool:
 
 def has_field(template: str, name: str | None = None) -> bool:
     """Tell whether ``template`` uses the field ``{name}`` (any field, if ``name`` is None)."""
+    if not isinstance(template, str):
+        return False  # not a template at all: expanding it says so, naming its key
 
     def walk(nodes: tuple[_Node, ...]) -> bool:
         return any(
@@ -204,7 +211,9 @@ def expand(
     (used to refuse ``/`` in file names, and line breaks in ranks).
     """
     if not isinstance(template, str):
-        raise ConfigError(file, key, template, "expected a string template")
+        raise ConfigError(
+            file, key, template, f"is a {type(template).__name__}, not a string", "quote it: '0640', '${NAME:-default}'"
+        )
     try:
         nodes = _compile(template)
     except _ParseError as exc:

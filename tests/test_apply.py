@@ -6,7 +6,9 @@ import json
 import logging
 import logging.config
 import os
+import pwd
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -163,19 +165,20 @@ def test_shipped_paths_are_absolute_files():
 
 
 def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tmp_path):
-    """apply() takes JSON too; without LOGCONF_DIR the records land in the documented /tmp/logconf.
+    """apply() takes JSON too; without LOGCONF_DIR the records land in the documented /tmp/logconf-<user name>.
 
     The child runs in a mount namespace of its own (CI runs as root) whose /tmp is a fresh tmpfs:
-    the host's /tmp is never touched and /tmp/logconf starts out missing. This checkout and the
+    the host's /tmp is never touched and the default directory starts out missing. This checkout and the
     interpreter's venv may sit under /tmp (a CI clone): those are bound back at their own paths.
     """
+    default = f"/tmp/logconf-{pwd.getpwuid(os.geteuid()).pw_name}"
     code = (
         "import json, logging, os, logconf\n"
         "logconf.apply(logconf.vllm_config_path())\n"
         "logging.getLogger('vllm.engine').info('to the default dir')\n"
         "logging.getLogger('vllm.engine').debug('below the level')\n"
-        "text = open('/tmp/logconf/vllm_rank_0.log').read()\n"
-        "print(json.dumps([logconf.__file__, os.getpid(), os.listdir('/tmp/logconf'), text]))\n"
+        f"text = open('{default}/vllm_rank_0.log').read()\n"
+        f"print(json.dumps([logconf.__file__, os.getpid(), os.listdir('{default}'), oct(os.stat('{default}').st_mode), text]))\n"
     )
     shell = (
         'new="$1/tmp" python="$2" code="$3" && shift 3 && mkdir "$new" && mount -t tmpfs tmpfs "$new"'
@@ -197,9 +200,10 @@ def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tm
         check=False,
     )
     assert done.returncode == 0, f"cannot run in a private mount namespace here: {done.stderr}"
-    module, pid, names, text = json.loads(done.stdout)
+    module, pid, names, mode, text = json.loads(done.stdout)
     assert module == os.path.join(repo, "logconf", "__init__.py")  # this checkout's logconf, not an installed one
     assert names == ["vllm_rank_0.log"]
+    assert mode == oct(stat.S_IFDIR | 0o750)  # LOGCONF_DIR_MODE's default, as logconf created it
     assert re.fullmatch(
         rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z INFO rank=0 MainProcess\[{pid}\] vllm\.engine: to the default dir\n", text
     ), text
@@ -208,7 +212,7 @@ def test_apply_accepts_json_and_writes_to_the_default_dir_without_logconf_dir(tm
 ROLLBACK = {
     # dictConfig builds filters before handlers and loggers: the loggers are still untouched when it fails
     "filter_factory_raises": (
-        {"boom": {"()": "logging.Filter", "no_such_argument": 1}},
+        {"boom": {"()": "logging.Filter", "name": 5}},  # len(5): a TypeError that only building the filter shows
         {"skyrl_train": {"handlers": ["new"], "level": "DEBUG", "propagate": False}},
     ),
     # loggers are configured in order: "a_rollback_probe" and "skyrl_train" are done when "zz_last" fails
@@ -217,7 +221,7 @@ ROLLBACK = {
         {
             "a_rollback_probe": {"handlers": ["new"], "level": "DEBUG", "propagate": False},
             "skyrl_train": {"handlers": ["new"], "level": "DEBUG", "propagate": False},
-            "zz_last": {"filters": ["never_declared"]},
+            "zz_last": {"level": "5"},  # check() reads "5" as level 5, as logconf's own levels; dictConfig refuses it
         },
     ),
 }

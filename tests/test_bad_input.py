@@ -254,7 +254,7 @@ def good(tmp_path, monkeypatch):
     directory = tmp_path / "good"
     monkeypatch.setenv("LOGCONF_DIR", str(directory))
     logconf.apply()
-    monkeypatch.delenv("LOGCONF_DIR")
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path / "bad"))  # the bad config's, never the user's default directory
     return directory / "skyrl_rank_0.log"
 
 
@@ -272,6 +272,7 @@ def test_at_least_15_distinct_bad_inputs_each_get_a_message_of_their_own(tmp_pat
     for name, case in CASES.items():
         (tmp_path / name).mkdir()
         with monkeypatch.context() as patch:
+            patch.setenv("LOGCONF_DIR", str(tmp_path / name / "logs"))  # a case may point it elsewhere
             file = case.make(tmp_path / name, patch)
             with pytest.raises(ConfigError) as caught:
                 logconf.apply(file)
@@ -297,6 +298,7 @@ def test_apply_refuses_with_one_clear_message_and_the_previous_config_still_work
 @pytest.mark.parametrize("name", VLLM_CASES)
 def test_vllm_own_load_shows_the_same_message_in_its_exception_chain(name, tmp_path, monkeypatch):
     case = CASES[name]
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path / "logs"))  # a case may point it elsewhere; never the default
     file = case.make(tmp_path, monkeypatch)
     with pytest.raises(ConfigError) as expected:
         logconf.apply(file)

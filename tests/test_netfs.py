@@ -120,6 +120,39 @@ def test_network_filesystems_are_told_from_local_ones(kind, network):
     assert netfs.is_network(kind) is network
 
 
+# Every type the README and netfs.NETWORK_TYPES name, written out here so that dropping one is noticed.
+NETWORK_LIST = (
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "coda", "9p", "virtiofs", "davfs", "lustre", "gpfs",
+    "ceph", "glusterfs", "beegfs", "orangefs", "pvfs2", "panfs", "wekafs", "ocfs2", "gfs2", "fuse",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", NETWORK_LIST)
+def test_every_type_in_the_network_list_is_a_network_filesystem(kind):
+    assert netfs.is_network(kind)
+    assert kind in netfs.NETWORK_TYPES
+
+
+def test_the_network_list_names_exactly_those_types():
+    assert netfs.NETWORK_TYPES == frozenset(NETWORK_LIST)
+
+
+def test_a_directory_beside_a_mount_point_is_not_under_it(tmp_path):
+    """A mount at .../data/nfs holds .../data/nfs/logs, not .../data/nfs2/logs (same prefix, another directory)."""
+    (tmp_path / "data" / "nfs").mkdir(parents=True)
+    (tmp_path / "data" / "nfs2").mkdir()
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        "1 0 254:77 / / rw - ext4 /dev/root rw\n"  # devices that are not tmp_path's: the mount points decide
+        f"2 1 0:999 / {tmp_path}/data/nfs rw - nfs server:/export rw\n",
+        encoding="utf-8",
+    )
+    env = {"LOGCONF_MOUNTINFO": str(table)}
+    assert netfs.fs_type(str(tmp_path / "data" / "nfs" / "logs"), env) == "nfs"
+    assert netfs.fs_type(str(tmp_path / "data" / "nfs2" / "logs"), env) == "ext4"
+    assert netfs.fs_type(str(tmp_path / "data" / "nfs2"), env) == "ext4"
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import pwd
 
 import pytest
 
 import logconf
 from logconf import ray_env
 from logconf.errors import ConfigError
+
+USER_DIR = f"/tmp/logconf-{pwd.getpwuid(os.geteuid()).pw_name}"  # the driver user's default directory
 
 
 def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path):
@@ -35,7 +38,7 @@ def test_runtime_env_carries_every_logconf_setting_but_the_rank(monkeypatch):
     monkeypatch.setenv("LOGCONF_STDIO_TEE", "123:1=4/5")
     env = logconf.ray_runtime_env()["env_vars"]
     assert {k: env[k] for k in env if k.startswith("LOGCONF_")} == {
-        "LOGCONF_DIR": "/tmp/logconf",
+        "LOGCONF_DIR": USER_DIR,
         "LOGCONF_RANK_HOLD_S": "5",
         "LOGCONF_AUTO": "1",
         "LOGCONF_SOMETHING_NEW": "x",
@@ -49,7 +52,7 @@ def test_runtime_env_keeps_other_fields_and_existing_copy_list(monkeypatch):
     assert env["pip"] == ["x"]
     assert env["env_vars"]["OTHER"] == "1"
     assert env["env_vars"]["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")[0] == "MY_VAR"
-    assert env["env_vars"]["LOGCONF_DIR"] == "/tmp/logconf"
+    assert env["env_vars"]["LOGCONF_DIR"] == USER_DIR
 
 
 def test_runtime_env_refuses_what_vllm_would_refuse(monkeypatch):

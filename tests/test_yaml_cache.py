@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,7 @@ def test_a_corrupt_entry_is_parsed_again_and_replaced(tmp_path):
     assert json.loads(entry.read_text(encoding="utf-8"))["config"] == _yaml_parse(path)
 
 
-@pytest.mark.parametrize("change", ["other_file", "other_format", "other_text", "not_a_mapping", "group_writable"])
+@pytest.mark.parametrize("change", ["other_file", "other_format", "other_text", "not_a_mapping", "group_writable", "other_user"])
 def test_an_entry_that_does_not_match_is_never_used(tmp_path, change):
     """An entry is used only for the same real path, the same text, this format, and written by this user alone."""
     path = _user_yaml(tmp_path)
@@ -114,6 +115,10 @@ def test_an_entry_that_does_not_match_is_never_used(tmp_path, change):
         document["config"] = [document["config"]]
     entry.write_text(json.dumps(document), encoding="utf-8")
     entry.chmod(0o620 if change == "group_writable" else 0o600)
+    if change == "other_user":  # a real one: nobody owns the entry, mode 0600 as ours would be
+        if os.geteuid() != 0:
+            pytest.fail("giving the entry to the user nobody needs root (CI runs as root)")
+        os.chown(entry, pwd.getpwnam("nobody").pw_uid, -1)
     assert load(path)["root"]["level"] == "WARNING"
 
 
@@ -170,6 +175,15 @@ def test_a_config_json_cannot_hold_exactly_is_not_cached(tmp_path):
     path.write_text("version: 1\nloggers: {}\nodd: {1: one, when: 2026-11-26}\n", encoding="utf-8")
     assert load(path)["odd"][1] == "one"
     assert _entries() == []
+
+
+def test_a_config_whose_only_oddity_is_an_integer_key_is_not_cached(tmp_path):
+    """json.dumps takes {1: "one"} but gives back {"1": "one"}: only the round trip shows it, so no entry is written."""
+    path = tmp_path / "int-key.yaml"
+    path.write_text("version: 1\nloggers: {}\nodd: {1: one}\n", encoding="utf-8")
+    assert load(path)["odd"] == {1: "one"}
+    assert _entries() == []
+    assert load(path)["odd"] == {1: "one"}  # and parsed again, with the key it has
 
 
 def test_bad_yaml_is_reported_with_file_and_line_after_a_good_version_was_cached(tmp_path):
