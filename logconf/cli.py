@@ -57,6 +57,8 @@ def _gather(args: argparse.Namespace) -> int:
     from logconf.gather import gather  # imports Ray when it runs, never at `import logconf`
 
     def report(copy: FileCopy) -> None:
+        if copy.skipped or copy.failed:
+            return  # said once the run is over, on stderr
         again = " (the node's file was replaced: copied anew)" if copy.restarted else ""
         print(f"{copy.node}/{copy.name}: {copy.copied} bytes copied, {copy.end} in all{again}", flush=True)
 
@@ -69,12 +71,19 @@ def _gather(args: argparse.Namespace) -> int:
         progress=None if args.quiet else report,
     )
     for node, info in result.nodes.items():
-        print(f"{node}: {len(info['files'])} files from {info['dir']} (node {info['node_id'][:8]}, {info['ip']})")
+        if "failed" not in info:
+            print(f"{node}: {len(info['files'])} files from {info['dir']} (node {info['node_id'][:8]}, {info['ip']})")
     if result.worker_peak_rss_kib:
         private = result.worker_peak_anon_kib / 1024
         print(f"peak RSS of the node readers: {result.worker_peak_rss_kib / 1024:.0f} MiB ({private:.0f} MiB private)")
-    print(f"{result.copied} bytes copied into {result.dest}")
-    return 0
+    print(f"{result.copied} bytes copied into {result.dest}", flush=True)
+    for file, why in result.skipped.items():
+        print(f"logconf gather: {file}: not copied: {why}", file=sys.stderr)
+    for node, why in result.failed.items():
+        print(f"logconf gather: {node}: FAILED: {why}", file=sys.stderr)
+    if result.failed:
+        print(f"logconf gather: {len(result.failed)} node(s) failed, the others are gathered; run gather again", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _filter(args: argparse.Namespace) -> EntryFilter:
@@ -208,10 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gather",
         help="copy every Ray node's rank files into DEST/<node>/, through Ray; run it again to bring the copies up to date",
         description="Connect to the running Ray cluster, run a task pinned to each alive node that lists the rank "
-        "files in that node's directory (--dir, else the LOGCONF_DIR its raylet was started with, else /tmp/logconf-<user>), "
+        "files in that node's directory (--dir, else the LOGCONF_DIR its raylet was started with, else logconf's default), "
         "and stream each file back in chunks into DEST/<node>/<file>. <node> is the node's host name, or host name "
-        "and IP (or short node id) where nodes share one. Files are copied up to their last whole line; running "
-        "gather again continues each copy where it ended. summary, merge and tail read DEST as one run.",
+        "and IP (or short node id) where nodes share one, and stays the node's for the life of DEST "
+        "(DEST/logconf-gather.json). Files are copied up to their last whole line; running gather again continues "
+        "each copy where it ended. Links among rank files are not followed. A node that fails is named on stderr, "
+        "the others are gathered, and the exit status is 1. summary, merge and tail read DEST as one run.",
         epilog="examples:\n  logconf gather run42-logs && logconf summary run42-logs\n"
         "  logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
         formatter_class=raw,

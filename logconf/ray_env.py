@@ -14,7 +14,6 @@ from typing import Any
 from logconf.config import vllm_config_path
 from logconf.errors import ConfigError
 from logconf.linebase import resolve_rank
-from logconf.ownership import default_dir
 from logconf.templating import log_format
 
 __all__ = ["CARRIED", "SETUP_HOOK", "engine_options", "ray_runtime_env", "setup_worker"]
@@ -81,7 +80,10 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     """Return ``runtime_env`` (for ``ray.init``) with logconf's settings added to its ``env_vars``.
 
     Values come from ``runtime_env["env_vars"]`` first, then this process's environment.
-    ``LOGCONF_DIR`` is made absolute here (a worker's working directory is not the driver's).
+    ``LOGCONF_DIR`` is carried only when one of them sets it, made absolute here (a worker's
+    working directory is not the driver's); unset, each node keeps its own (the ``LOGCONF_DIR``
+    its raylet was started with, else logconf's default there), and vLLM's workers are not
+    told to copy it from one node to another.
     ``VLLM_LOGGING_CONFIG_PATH`` is carried only when it names a file of the user's own (which
     must then exist at that path on every node); unset or naming the shipped JSON, each worker
     sets it to its own install's copy instead, through the ``worker_process_setup_hook``
@@ -93,7 +95,11 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
     given = {k: str(v) for k, v in dict(env.get("env_vars") or {}).items()}
     names = [*CARRIED, *sorted(k for k in os.environ if k.startswith("LOGCONF_") and k not in (*CARRIED, *_NOT_CARRIED))]
     merged = {**{k: os.environ[k] for k in names if k in os.environ}, **given}
-    merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged.get("LOGCONF_DIR") or default_dir()))
+    if "LOGCONF_DIR" in merged:
+        if not merged["LOGCONF_DIR"]:
+            expected = "name the log directory, or unset it for each node's own"
+            raise ConfigError("ray_runtime_env()", "LOGCONF_DIR", "", "is set but empty", expected)
+        merged["LOGCONF_DIR"] = os.path.abspath(os.path.expanduser(merged["LOGCONF_DIR"]))
     if _shipped(merged.get("VLLM_LOGGING_CONFIG_PATH", vllm_config_path())):
         # This path may not exist on another node: each worker finds its own install's file.
         merged.pop("VLLM_LOGGING_CONFIG_PATH", None)
@@ -113,6 +119,8 @@ def ray_runtime_env(runtime_env: Mapping[str, Any] | None = None) -> dict[str, A
         if n
     ]
     for name in (*names, "LOGCONF_RANK"):
+        if name == "LOGCONF_DIR" and name not in merged:
+            continue  # each node's own: a node's value must not follow vLLM's workers to other nodes
         if name not in extra and not name.startswith("VLLM_"):
             extra.append(name)
     merged["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"] = ",".join(extra)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import calendar
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -17,7 +18,19 @@ import pytest
 from helpers import following
 from logwriters import REPO, logconf_cli, run, scripted
 
-from logconf.gather import CHECK, QUIET_S, NodeInfo, copy_file, list_rank_files, node_names, read_chunks
+from logconf.gather import (
+    CHECK,
+    QUIET_S,
+    FileCopy,
+    NodeInfo,
+    copy_file,
+    list_rank_files,
+    node_listing,
+    node_names,
+    read_chunks,
+    scan_rank_files,
+    write_copy,
+)
 from logconf.logfiles import rank_names
 from logconf.summary import summarise
 
@@ -42,11 +55,13 @@ def test_listing_names_rank_files_and_stdio_copies_and_ends_each_at_its_last_who
     (tmp_path / "skyrl_rank_0.jsonl").write_bytes(b"")
     (tmp_path / "notes.txt").write_bytes(b"not a rank file\n")
     (tmp_path / "vllm_rank_2.log").mkdir()
+    for path in tmp_path.iterdir():
+        path.chmod(0o600 if path.name == "vllm_rank_1.log" else 0o640)
     assert list_rank_files(str(tmp_path)) == [
-        {"name": "skyrl_rank_0.jsonl", "size": 0, "end": 0},
-        {"name": "vllm_rank_0.log", "size": len(whole), "end": len(whole)},
-        {"name": "vllm_rank_1.log", "size": len(whole + unfinished), "end": len(whole)},
-        {"name": "vllm_rank_1.stdio.log", "size": 25, "end": 25},
+        {"name": "skyrl_rank_0.jsonl", "size": 0, "end": 0, "mode": 0o640},
+        {"name": "vllm_rank_0.log", "size": len(whole), "end": len(whole), "mode": 0o640},
+        {"name": "vllm_rank_1.log", "size": len(whole + unfinished), "end": len(whole), "mode": 0o600},
+        {"name": "vllm_rank_1.stdio.log", "size": 25, "end": 25, "mode": 0o640},
     ]
     assert list_rank_files(str(tmp_path / "missing")) == []
 
@@ -55,9 +70,10 @@ def test_a_last_line_without_newline_is_listed_whole_once_its_file_has_been_quie
     """A writer that died inside its last line: after QUIET_S unchanged seconds the torn line is copied too."""
     path = tmp_path / "vllm_rank_0.log"
     path.write_bytes(_records(0, 2) + b"2026-11-26T09:00:09.000Z INFO rank=0 EngineActor[7] vllm.x: cut sh")
+    path.chmod(0o640)
     _old(path)
     size = path.stat().st_size
-    assert list_rank_files(str(tmp_path)) == [{"name": "vllm_rank_0.log", "size": size, "end": size}]
+    assert list_rank_files(str(tmp_path)) == [{"name": "vllm_rank_0.log", "size": size, "end": size, "mode": 0o640}]
 
 
 def test_chunks_end_on_a_newline_and_a_line_longer_than_a_chunk_is_split(tmp_path):
@@ -119,6 +135,102 @@ def test_a_node_file_replaced_since_the_last_copy_is_copied_anew(tmp_path):
     source.write_bytes(_records(2000, 3))  # shorter than the copy
     assert copy_file(str(source), str(target)).restarted is True
     assert target.read_bytes() == _records(2000, 3)
+
+
+def _secret(tmp_path) -> bytes:
+    """A file the node's user can read and the gathering operator must not get: gather never follows a link to it."""
+    secret = tmp_path / "home" / ".ssh" / "id_rsa"
+    secret.parent.mkdir(parents=True)
+    secret.write_bytes(b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n")
+    return secret
+
+
+def test_a_link_planted_among_rank_files_is_reported_and_never_read(tmp_path):
+    node, dest = tmp_path / "node", tmp_path / "dest"
+    node.mkdir()
+    dest.mkdir()
+    secret = _secret(tmp_path)
+    (node / "vllm_rank_0.log").write_bytes(_records(0, 2))
+    (node / "vllm_rank_1.log").symlink_to(secret)
+    (node / "vllm_rank_2.log").symlink_to(node / "vllm_rank_0.log")  # even to a rank file of the node's own
+    files, links = scan_rank_files(str(node))
+    assert [f["name"] for f in files] == ["vllm_rank_0.log"]
+    assert links == {
+        "vllm_rank_1.log": f"a symbolic link to {secret}; gather does not follow links among rank files",
+        "vllm_rank_2.log": f"a symbolic link to {node / 'vllm_rank_0.log'}; gather does not follow links among rank files",
+    }
+    listing = node_listing(str(node))
+    assert (listing["skipped"], [f["name"] for f in listing["files"]]) == (links, ["vllm_rank_0.log"])
+    done = copy_file(str(node / "vllm_rank_1.log"), str(dest / "vllm_rank_1.log"))
+    assert (done.copied, done.skipped) == (0, links["vllm_rank_1.log"])
+    assert sorted(os.listdir(dest)) == []  # not even an empty copy
+
+
+def test_a_rank_file_swapped_for_a_link_after_listing_is_not_read(tmp_path):
+    """The node's stream opens without following links: a link made between listing and reading is left alone."""
+    path = tmp_path / "vllm_rank_0.log"
+    path.symlink_to(_secret(tmp_path))
+    stream = list(read_chunks(str(path), 0, b"", 1 << 20))
+    assert stream == [{"skipped": f"a symbolic link to {os.readlink(path)}; gather does not follow links among rank files"}]
+    assert list(read_chunks(str(tmp_path / "vllm_rank_9.log"), 0, b"", 10)) == [{"skipped": "removed since it was listed"}]
+    done = write_copy(str(tmp_path / "copy.log"), 0, stream, FileCopy("n", "vllm_rank_0.log", 10))
+    assert (done.skipped != "", (tmp_path / "copy.log").exists()) == (True, False)
+
+
+def test_a_link_planted_at_a_copys_path_in_dest_is_not_written_through(tmp_path):
+    (tmp_path / "node").mkdir()
+    (tmp_path / "node" / "vllm_rank_0.log").write_bytes(_records(0, 3))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me\n")
+    (tmp_path / "vllm_rank_0.log").symlink_to(victim)
+    with pytest.raises(OSError):
+        copy_file(str(tmp_path / "node" / "vllm_rank_0.log"), str(tmp_path / "vllm_rank_0.log"))
+    assert victim.read_bytes() == b"keep me\n"
+
+
+@pytest.mark.parametrize(
+    ("source_mode", "file_mode", "copy_mode"),
+    [(0o640, 0o640, 0o640), (0o644, 0o640, 0o640), (0o600, 0o640, 0o600), (0o644, 0o600, 0o600), (0o444, 0o644, 0o444)],
+)
+def test_a_copy_is_never_more_readable_than_its_source_or_file_mode(tmp_path, source_mode, file_mode, copy_mode):
+    """Under umask 022 a plain open would give 0644: the copy takes the source's bits, less those file_mode lacks."""
+    source, target = tmp_path / "vllm_rank_0.log", tmp_path / "copy" / "vllm_rank_0.log"
+    source.write_bytes(_records(0, 3))
+    source.chmod(source_mode)
+    target.parent.mkdir()
+    old = os.umask(0o022)
+    try:
+        copy_file(str(source), str(target), file_mode=file_mode)
+    finally:
+        os.umask(old)
+    assert (stat.S_IMODE(target.stat().st_mode), target.read_bytes()) == (copy_mode, _records(0, 3))
+
+
+def test_an_older_world_readable_copy_loses_the_bits_its_source_lacks_at_the_next_gather(tmp_path, monkeypatch):
+    """LOGCONF_FILE_MODE of the gathering process bounds the copies (the shipped config's file_mode)."""
+    source, target = tmp_path / "vllm_rank_0.log", tmp_path / "copy.log"
+    source.write_bytes(_records(0, 3))
+    source.chmod(0o640)
+    target.write_bytes(_records(0, 1))
+    target.chmod(0o666)
+    copy_file(str(source), str(target))
+    assert (stat.S_IMODE(target.stat().st_mode), target.read_bytes()) == (0o640, _records(0, 3))
+    monkeypatch.setenv("LOGCONF_FILE_MODE", "0600")
+    copy_file(str(source), str(target))
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_a_nodes_listing_reads_its_own_directory_and_host_name(tmp_path, monkeypatch):
+    """Without --dir, the node's LOGCONF_DIR (else the shipped default); LOGCONF_HOSTNAME names it, as in rank file names."""
+    (tmp_path / "vllm_rank_0.log").write_bytes(_records(0, 1))
+    tmp_path.chmod(0o710)
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path))
+    monkeypatch.setenv("LOGCONF_HOSTNAME", "..")
+    listing = node_listing(None)
+    assert (listing["dir"], listing["dir_mode"], listing["hostname"]) == (str(tmp_path), 0o710, "..")
+    assert [f["name"] for f in listing["files"]] == ["vllm_rank_0.log"]
+    monkeypatch.delenv("LOGCONF_HOSTNAME")
+    assert node_listing(str(tmp_path / "missing"))["hostname"] == os.uname().nodename
 
 
 @pytest.mark.parametrize(

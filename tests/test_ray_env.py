@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import pwd
 
 import pytest
 
 import logconf
 from logconf import ray_env
 from logconf.errors import ConfigError
-
-USER_DIR = f"/tmp/logconf-{pwd.getpwuid(os.geteuid()).pw_name}"  # the driver user's default directory
 
 
 def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path):
@@ -38,7 +35,6 @@ def test_runtime_env_carries_every_logconf_setting_but_the_rank(monkeypatch):
     monkeypatch.setenv("LOGCONF_STDIO_TEE", "123:1=4/5")
     env = logconf.ray_runtime_env()["env_vars"]
     assert {k: env[k] for k in env if k.startswith("LOGCONF_")} == {
-        "LOGCONF_DIR": USER_DIR,
         "LOGCONF_RANK_HOLD_S": "5",
         "LOGCONF_AUTO": "1",
         "LOGCONF_SOMETHING_NEW": "x",
@@ -52,7 +48,28 @@ def test_runtime_env_keeps_other_fields_and_existing_copy_list(monkeypatch):
     assert env["pip"] == ["x"]
     assert env["env_vars"]["OTHER"] == "1"
     assert env["env_vars"]["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")[0] == "MY_VAR"
-    assert env["env_vars"]["LOGCONF_DIR"] == USER_DIR
+
+
+def test_a_driver_without_logconf_dir_leaves_each_node_its_own(monkeypatch, tmp_path):
+    """Unset on the driver: not pinned into the workers (each node's raylet LOGCONF_DIR, or the default there, applies),
+    nor copied by vLLM from an engine's node to its workers on other nodes."""
+    env = logconf.ray_runtime_env({"env_vars": {"OTHER": "1"}})["env_vars"]
+    assert "LOGCONF_DIR" not in env
+    assert "LOGCONF_DIR" not in env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+    assert "LOGCONF_RANK" in env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOGCONF_DIR", "~/run42")
+    env = logconf.ray_runtime_env()["env_vars"]
+    assert env["LOGCONF_DIR"] == os.path.expanduser("~/run42")
+    assert "LOGCONF_DIR" in env["VLLM_RAY_EXTRA_ENV_VARS_TO_COPY"].split(",")
+
+
+def test_an_empty_logconf_dir_is_refused_rather_than_pinned_to_the_drivers_working_directory(monkeypatch):
+    with pytest.raises(ConfigError, match=r"ray_runtime_env\(\): LOGCONF_DIR: is set but empty"):
+        logconf.ray_runtime_env({"env_vars": {"LOGCONF_DIR": ""}})
+    monkeypatch.setenv("LOGCONF_DIR", "")
+    with pytest.raises(ConfigError, match="LOGCONF_DIR: is set but empty"):
+        logconf.ray_runtime_env()
 
 
 def test_runtime_env_refuses_what_vllm_would_refuse(monkeypatch):

@@ -7,7 +7,11 @@ to its node. Both nodes are raylets on 127.0.0.1 (``ray.cluster_utils.Cluster``)
 ``LOGCONF_DIR`` set to ``DIR/node-0`` and ``DIR/node-1`` in their environment, next to the rest of
 logconf's settings, as ``ray start`` would be on two machines.
 With ``--hold`` the cluster stays up after the job, its address and nodes printed as one JSON
-line, until a line arrives on stdin: ``logconf gather`` runs against it meanwhile.
+line, and ``logconf gather`` runs against it meanwhile. Lines on stdin then change the cluster,
+each answered by one JSON line: ``add {"LOGCONF_DIR": ...}`` starts one more node with those
+environment variables (``{"node_id": ...}``), ``remove NODE_ID`` stops it as ``ray stop`` would
+(``{"removed": NODE_ID}``) and ``kill NODE_ID`` kills its processes at once, as a machine that
+dies (``{"killed": NODE_ID}``); any other line, or the end of stdin, ends the job.
 """
 
 from __future__ import annotations
@@ -31,6 +35,14 @@ LOOPBACK = {
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+NODE = {"node_ip_address": "127.0.0.1", "include_dashboard": False, "object_store_memory": 200 << 20}
+
+
+def node_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What every node's raylet environment holds: loopback, this checkout on PYTHONPATH, and ``env``."""
+    return {**LOOPBACK, "PYTHONPATH": REPO, **(env or {})}
+
+
 @contextlib.contextmanager
 def two_nodes(dirs: tuple[str, str], cpus: tuple[int, int], env: Mapping[str, str] | None = None) -> Iterator[Any]:
     """Start a head node and one more on 127.0.0.1, node i with LOGCONF_DIR=dirs[i]; yield the Cluster, connected."""
@@ -38,13 +50,12 @@ def two_nodes(dirs: tuple[str, str], cpus: tuple[int, int], env: Mapping[str, st
     import ray
     from ray.cluster_utils import Cluster
 
-    common = {**LOOPBACK, "PYTHONPATH": REPO, **(env or {})}
-    node = {"node_ip_address": "127.0.0.1", "include_dashboard": False, "object_store_memory": 200 << 20}
+    common = node_env(env)
     cluster = Cluster(
-        initialize_head=True, head_node_args={**node, "num_cpus": cpus[0], "env_vars": {**common, "LOGCONF_DIR": dirs[0]}}
+        initialize_head=True, head_node_args={**NODE, "num_cpus": cpus[0], "env_vars": {**common, "LOGCONF_DIR": dirs[0]}}
     )
     try:
-        cluster.add_node(**node, num_cpus=cpus[1], env_vars={**common, "LOGCONF_DIR": dirs[1]})
+        cluster.add_node(**NODE, num_cpus=cpus[1], env_vars={**common, "LOGCONF_DIR": dirs[1]})
         ray.init(address=cluster.address, logging_level="WARNING")
         cluster.wait_for_nodes()
         yield cluster
@@ -84,8 +95,26 @@ def run(cluster: Any, model: str, steps: int) -> dict[str, Any]:
 def job_env() -> dict[str, str]:
     """What both nodes' environments hold: logconf's settings, less LOGCONF_DIR, which each node sets itself."""
     env = logconf.ray_runtime_env({"env_vars": {"VLLM_CPU_KVCACHE_SPACE": "1", "PYTHONPATH": REPO}})["env_vars"]
-    env.pop("LOGCONF_DIR")
+    env.pop("LOGCONF_DIR", None)
     return env
+
+
+def hold(cluster: Any, env: Mapping[str, str], lines: Iterator[str]) -> None:
+    """Change the held cluster as ``lines`` say (``add {env}``, ``remove ID``, ``kill ID``), answering each on stdout."""
+    added = {}
+    for line in lines:
+        command, _, argument = line.strip().partition(" ")
+        if command == "add":
+            node = cluster.add_node(**NODE, num_cpus=0, env_vars={**node_env(env), **json.loads(argument)})
+            cluster.wait_for_nodes()
+            added[node.node_id] = node
+            answer: dict[str, Any] = {"node_id": node.node_id}
+        elif command in ("remove", "kill"):
+            cluster.remove_node(added.pop(argument), allow_graceful=command == "remove")
+            answer = {"removed" if command == "remove" else "killed": argument}
+        else:
+            return
+        print(json.dumps(answer), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -104,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(address=cluster.address, node_ids=node_ids(cluster), dirs=list(dirs))
         print(json.dumps(result), flush=True)
         if args.hold:
-            sys.stdin.readline()
+            hold(cluster, env, iter(sys.stdin.readline, ""))
     return 0
 
 
