@@ -9,6 +9,7 @@ bench/results.md. Nothing here asserts a time: a missed target is shown with its
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -293,30 +294,38 @@ STARTUP = [
     ("import", "`import logconf`"),
     ("first-use", "`import logconf`, then the first use of `logconf.apply` (loads every module `apply()` needs)"),
     ("first-apply", "`import logconf; logconf.apply()`: modules and call, a trainer's first two lines"),
-    ("apply", "`logconf.apply()` alone (shipped trainer YAML, modules loaded), parsed before: read from the YAML cache"),
+    (
+        "apply",
+        "`logconf.apply()` alone (shipped trainer YAML, its modules and `logging.config` loaded), read from the YAML cache",
+    ),
     ("apply-cold", "`logconf.apply()` alone with an empty YAML cache: PyYAML imported, the cache written"),
     ("vllm-dictconfig", "vLLM's load of the shipped JSON (json.loads + dictConfig, logconf's modules loaded by it)"),
 ]
-# Whole processes, with LOGCONF_AUTO=1 and without: (name, label, argv after the interpreter, is it the job's,
-# processes per measurement). The stand-in framework is a module that LOGCONF_AUTO_FRAMEWORKS names, so that no
-# real package is faked.
+# Where LOGCONF_AUTO=1 acts, timed inside fresh processes: (name, label, interpreter flags, bench/startup.py's
+# kind and arguments (OUT goes after the kind), processes per measurement). "site" runs under -S and times
+# site.main(); the stand-in frameworks are modules that LOGCONF_AUTO_FRAMEWORKS names, so that no real package
+# is faked.
+STEPS = [
+    ("site", "interpreter start (`site.main()`, the start-up files): every process", ["-S"], ["site"], 20),
+    (
+        "framework",
+        "`import bench_framework`, which imports what vLLM's logger module imports",
+        [],
+        ["framework", "bench_framework"],
+        20,
+    ),
+    (
+        "framework-bare",
+        "`import bench_framework_logging_only`, a framework that imports only `logging`",
+        [],
+        ["framework", "bench_framework_logging_only"],
+        20,
+    ),
+]
+# Whole processes: (name, label, argv after the interpreter, is it the job's, processes per measurement).
 PROCESSES = [
     ("pass", "`python -c pass`: no part of the job", ["-c", "pass"], False, 20),
-    ("pip", "`python -m pip --version`: no part of the job, about 450 modules imported", ["-m", "pip", "--version"], False, 6),
-    (
-        "job-vllm-like",
-        "a job process: `import bench_framework`, which imports what vLLM's logger module imports",
-        ["-c", "import bench_framework"],
-        True,
-        20,
-    ),
-    (
-        "job-logging-only",
-        "a job process whose framework imports only `logging` (logconf pays for `logging.config`, `typing`, `json`)",
-        ["-c", "import bench_framework_logging_only"],
-        True,
-        20,
-    ),
+    ("job", "`python -c 'import bench_framework'`: a job process", ["-c", "import bench_framework"], True, 20),
 ]
 STANDINS = {
     "bench_framework.py": "import collections.abc, datetime, functools, json, logging, logging.config, os, sys, types, typing\n",
@@ -346,8 +355,19 @@ def _process_cost(argv: Sequence[str], env: dict[str, str], runs: int) -> dict[s
     return {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus)}
 
 
+def _in_process_cost(argv: Sequence[str], out: Path, env: dict[str, str], runs: int) -> dict[str, float]:
+    """Median CPU and wall seconds of the step that ``bench/startup.py`` times, over ``runs`` fresh processes."""
+    done = [_file_run(argv, out, env) for _ in range(runs)]
+    return {"cpu_s": _median(done, "cpu_seconds"), "wall_s": _median(done, "seconds")}
+
+
+def _paired_extra(results: dict[str, list[dict[str, Any]]], name: str, key: str) -> float:
+    """Milliseconds that LOGCONF_AUTO=1 adds: the median of the differences paired within each repetition."""
+    return statistics.median(b[key] - a[key] for a, b in zip(results[f"{name}-off"], results[f"{name}-auto"], strict=True)) * 1e3
+
+
 def bench_processes(report: Report, python: str, reps: int, work: Path) -> None:
-    _say(f"process start-up with and without LOGCONF_AUTO: {len(PROCESSES)} commands x 2 x {reps} repetitions")
+    _say(f"start-up with and without LOGCONF_AUTO: {len(PROCESSES) + len(STEPS)} commands x 2 x {reps} repetitions")
     frameworks = work / "frameworks"
     frameworks.mkdir(exist_ok=True)
     for name, code in STANDINS.items():
@@ -359,59 +379,75 @@ def bench_processes(report: Report, python: str, reps: int, work: Path) -> None:
         "XDG_CACHE_HOME": str(work / "yaml-cache-processes"),
     }
     envs = {"off": _startup_env(work, **common), "auto": _startup_env(work, LOGCONF_AUTO="1", **common)}
-    rows = {f"{name}-{mode}": ([python, *args], envs[mode], runs) for name, _, args, _, runs in PROCESSES for mode in envs}
-    for argv, env, _ in rows.values():  # byte code written, YAML cache filled: every later run finds them
-        _process_cost(argv, env, 1)
-    results = interleave(list(rows), reps, lambda row, rep: _process_cost(*rows[row]))
+    script = str(BENCH / "startup.py")
+    measures: dict[str, Callable[[], dict[str, float]]] = {}
+    for name, _, flags, (kind, *args), runs in STEPS:
+        for mode, env in envs.items():
+            out = work / f"{name}-{mode}.json"
+            argv = [python, *flags, script, kind, str(out), *args]
+            measures[f"{name}-{mode}"] = functools.partial(_in_process_cost, argv, out, env, runs)
+    for name, _, args, _, runs in PROCESSES:
+        for mode, env in envs.items():
+            measures[f"{name}-{mode}"] = functools.partial(_process_cost, [python, *args], env, runs)
+    for measure in measures.values():  # byte code written, YAML cache filled: every later run finds them
+        measure()
+    results = interleave(list(measures), reps, lambda row, rep: measures[row]())
     hook = [
-        _file_run([python, str(BENCH / "startup.py"), "hook-pip", str(work / f"hook-{rep}.json")], work / f"hook-{rep}.json")
-        for rep in range(reps)
+        _file_run([python, script, "hook-pip", str(work / f"hook-{rep}.json")], work / f"hook-{rep}.json") for rep in range(reps)
     ]
     calls = hook[0]["calls"]
     per_call_ns = _median(hook, "call_seconds") * 1e9
     hook_ms = _median(hook, "hook_cpu_seconds") * 1e3
     report.add(
-        "### Whole processes: start-up with `LOGCONF_AUTO=1` against without",
+        "### `LOGCONF_AUTO=1` against without: each step where it acts, timed in the process",
         "",
-        "Each figure: the median of 20 fresh processes (6 for pip), wall and CPU (user + system, from `wait4`), then the",
-        f"median over {reps} interleaved repetitions; extra: the median of the differences paired within each repetition.",
-        "The two job rows import a stand-in framework named by `LOGCONF_AUTO_FRAMEWORKS`: vLLM imports `logging.config`,",
-        "`typing` and `json` itself (first job row); a framework that imports only `logging` leaves them to logconf.",
+        f"Each figure: the median of {STEPS[0][4]} fresh processes, CPU and wall of the step alone, then the median over",
+        f"{reps} interleaved repetitions; extra: the median of the differences paired within each repetition. The",
+        "framework rows import a stand-in framework that `LOGCONF_AUTO_FRAMEWORKS` names: vLLM imports `logging.config`,",
+        "`typing` and `json` itself (first row); a framework that imports only `logging` leaves them to logconf.",
         "",
-        "| process | without, CPU ms | with, CPU ms | extra CPU ms | without, wall ms | with, wall ms | extra wall ms |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| step | without, CPU ms | with, CPU ms | extra CPU ms | extra wall ms |",
+        "|---|---:|---:|---:|---:|",
     )
-    extra: dict[str, dict[str, float]] = {}
-    for name, label, _, _, _ in PROCESSES:
+    for name, label, _, _, _ in STEPS:
         off, on = results[f"{name}-off"], results[f"{name}-auto"]
-        extra[name] = {
-            key: statistics.median(b[key] - a[key] for a, b in zip(off, on, strict=True)) * 1e3 for key in ("cpu_s", "wall_s")
-        }
         report.add(
-            f"| {label} | {_median(off, 'cpu_s') * 1e3:.1f} | {_median(on, 'cpu_s') * 1e3:.1f} | {extra[name]['cpu_s']:+.1f} | "
-            f"{_median(off, 'wall_s') * 1e3:.1f} | {_median(on, 'wall_s') * 1e3:.1f} | {extra[name]['wall_s']:+.1f} |"
+            f"| {label} | {_median(off, 'cpu_s') * 1e3:.2f} | {_median(on, 'cpu_s') * 1e3:.2f} | "
+            f"{_paired_extra(results, name, 'cpu_s'):+.2f} | {_paired_extra(results, name, 'wall_s'):+.2f} |"
         )
     report.add(
         "",
-        "A process that is no part of the job pays a fixed cost (the start-up file imports `logconf.auto` and adds its",
-        "import hook: the `python -c pass` row) and the hook's name check on each module it imports afterwards, which the",
-        f"pip row cannot resolve from the noise of 450 imports: counted in pip's process, {calls} calls of the hook at",
-        f"{per_call_ns:.0f} ns each (timed apart, over 100,000 calls) are {hook_ms:.2f} ms.",
+        "A process that is no part of the job also pays the hook's name check on each module it imports: in `pip --version`,",
+        f"{calls} calls at {per_call_ns:.0f} ns each (counted in pip's process; one call timed apart, over 100,000 calls),",
+        f"{hook_ms:.2f} ms. (pip's whole run varies by tens of ms from one run to the next: too much to show this.)",
         "",
+        "### Whole processes, start to exit (a cross-check: interpreter start and exit vary by more than the steps above)",
+        "",
+        "Each figure: the median of 20 fresh processes, CPU (user + system, from `wait4`) and wall, then as above.",
+        "",
+        "| process | without, CPU ms | with, CPU ms | extra CPU ms | extra wall ms |",
+        "|---|---:|---:|---:|---:|",
     )
-    fixed = extra["pass"]["cpu_s"]
+    for name, label, _, _, _ in PROCESSES:
+        off, on = results[f"{name}-off"], results[f"{name}-auto"]
+        report.add(
+            f"| {label} | {_median(off, 'cpu_s') * 1e3:.1f} | {_median(on, 'cpu_s') * 1e3:.1f} | "
+            f"{_paired_extra(results, name, 'cpu_s'):+.1f} | {_paired_extra(results, name, 'wall_s'):+.1f} |"
+        )
+    report.add("")
+    fixed = _paired_extra(results, "site", "cpu_s")
     report.target(
         "`LOGCONF_AUTO=1`, a process that is no part of the job: at most 3 ms more start-up",
         fixed + hook_ms <= 3,
-        f"{fixed:+.1f} ms CPU fixed (`python -c pass`; {extra['pass']['wall_s']:+.1f} ms wall), "
-        f"+{hook_ms:.2f} ms for pip's {calls} imports",
+        f"{fixed:+.2f} ms CPU at start (`site.main()`), +{hook_ms:.2f} ms over pip's {calls} imports; "
+        f"whole `python -c pass` {_paired_extra(results, 'pass', 'cpu_s'):+.1f} ms",
     )
-    job, bare = extra["job-vllm-like"], extra["job-logging-only"]
+    job, bare = _paired_extra(results, "framework", "cpu_s"), _paired_extra(results, "framework-bare", "cpu_s")
     report.target(
         "`LOGCONF_AUTO=1`, a job process (its framework imports what vLLM's logger does): at most 10 ms more start-up",
-        job["cpu_s"] <= 10,
-        f"{job['cpu_s']:+.1f} ms CPU, {job['wall_s']:+.1f} ms wall; {bare['cpu_s']:+.1f} ms CPU where the framework "
-        "imports only `logging`",
+        job <= 10,
+        f"{job:+.1f} ms CPU at the framework's import (whole process {_paired_extra(results, 'job', 'cpu_s'):+.1f} ms); "
+        f"{bare:+.1f} ms where the framework imports only `logging`",
     )
 
 

@@ -1,10 +1,11 @@
 """Start-up costs, each measured in a fresh interpreter: ``import logconf``, ``apply()``, a vLLM engine.
 
-``python bench/startup.py import|first-use|first-apply|apply|vllm-dictconfig|hook-pip OUT`` and, under
-the vLLM venv, ``python bench/startup.py engine OUT MODEL`` write one JSON object to OUT. The
-clock starts before anything is imported, so the figures are what a user waits for. The whole
-start-up of a process, with and without ``LOGCONF_AUTO``, is measured from outside by
-``bench/run.py``.
+``python bench/startup.py import|first-use|first-apply|apply|vllm-dictconfig|hook-pip|site OUT``,
+``python bench/startup.py framework OUT MODULE`` and, under the vLLM venv, ``python
+bench/startup.py engine OUT MODEL`` write one JSON object to OUT. The clock starts before
+anything is imported, so the figures are what a user waits for (``site`` runs under ``python
+-S``, so that its clock starts before the start-up files). Whole processes, with and without
+``LOGCONF_AUTO``, are measured from outside by ``bench/run.py``.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def first_apply_time(out: str) -> None:
 
 
 def apply_time(out: str) -> None:
-    """``logconf.apply()`` itself, its modules loaded before the clock starts."""
+    """``logconf.apply()`` itself, its modules loaded before the clock starts (``logging.config`` too, which it imports)."""
+    import logging.config  # noqa: F401
+
     import logconf
 
     _measure(out, logconf.apply)
@@ -75,6 +78,16 @@ def vllm_dictconfig_time(out: str) -> None:
             logging.config.dictConfig(json.loads(file.read()))
 
     _measure(out, load)
+
+
+def site_time(out: str) -> None:
+    """``site.main()`` in an interpreter started with ``-S``: what start-up runs, ``logconf_auto.pth`` among the rest."""
+    _measure(out, lambda: __import__("site").main())
+
+
+def framework_time(out: str, name: str) -> None:
+    """``import <name>``: with ``LOGCONF_AUTO=1``, where a job framework's first import applies logconf."""
+    _measure(out, lambda: __import__(name))
 
 
 def hook_time(out: str) -> None:
@@ -122,6 +135,8 @@ if __name__ == "__main__":
     what, target = sys.argv[1], sys.argv[2]
     if what == "engine":
         engine_time(target, sys.argv[3])
+    elif what == "framework":
+        framework_time(target, sys.argv[3])
     else:
         kinds = {"import": import_time, "first-use": first_use_time, "first-apply": first_apply_time, "apply": apply_time}
-        {**kinds, "vllm-dictconfig": vllm_dictconfig_time, "hook-pip": hook_time}[what](target)
+        {**kinds, "vllm-dictconfig": vllm_dictconfig_time, "hook-pip": hook_time, "site": site_time}[what](target)
