@@ -366,6 +366,14 @@ def _paired_extra(results: dict[str, list[dict[str, Any]]], name: str, key: str)
     return statistics.median(b[key] - a[key] for a, b in zip(results[f"{name}-off"], results[f"{name}-auto"], strict=True)) * 1e3
 
 
+def _extra_rows(report: Report, results: dict[str, list[dict[str, Any]]], rows: list[tuple[str, str]], digits: int) -> None:
+    """One table row per (name, label): CPU without and with LOGCONF_AUTO=1, the paired extra CPU and wall."""
+    for name, label in rows:
+        off, on = _median(results[f"{name}-off"], "cpu_s") * 1e3, _median(results[f"{name}-auto"], "cpu_s") * 1e3
+        cpu, wall = _paired_extra(results, name, "cpu_s"), _paired_extra(results, name, "wall_s")
+        report.add(f"| {label} | {off:.{digits}f} | {on:.{digits}f} | {cpu:+.{digits}f} | {wall:+.{digits}f} |")
+
+
 def bench_processes(report: Report, python: str, reps: int, work: Path) -> None:
     _say(f"start-up with and without LOGCONF_AUTO: {len(PROCESSES) + len(STEPS)} commands x 2 x {reps} repetitions")
     frameworks = work / "frameworks"
@@ -409,12 +417,7 @@ def bench_processes(report: Report, python: str, reps: int, work: Path) -> None:
         "| step | without, CPU ms | with, CPU ms | extra CPU ms | extra wall ms |",
         "|---|---:|---:|---:|---:|",
     )
-    for name, label, _, _, _ in STEPS:
-        off, on = results[f"{name}-off"], results[f"{name}-auto"]
-        report.add(
-            f"| {label} | {_median(off, 'cpu_s') * 1e3:.2f} | {_median(on, 'cpu_s') * 1e3:.2f} | "
-            f"{_paired_extra(results, name, 'cpu_s'):+.2f} | {_paired_extra(results, name, 'wall_s'):+.2f} |"
-        )
+    _extra_rows(report, results, [(name, label) for name, label, *_ in STEPS], 2)
     report.add(
         "",
         "A process that is no part of the job also pays the hook's name check on each module it imports: in `pip --version`,",
@@ -428,12 +431,7 @@ def bench_processes(report: Report, python: str, reps: int, work: Path) -> None:
         "| process | without, CPU ms | with, CPU ms | extra CPU ms | extra wall ms |",
         "|---|---:|---:|---:|---:|",
     )
-    for name, label, _, _, _ in PROCESSES:
-        off, on = results[f"{name}-off"], results[f"{name}-auto"]
-        report.add(
-            f"| {label} | {_median(off, 'cpu_s') * 1e3:.1f} | {_median(on, 'cpu_s') * 1e3:.1f} | "
-            f"{_paired_extra(results, name, 'cpu_s'):+.1f} | {_paired_extra(results, name, 'wall_s'):+.1f} |"
-        )
+    _extra_rows(report, results, [(name, label) for name, label, *_ in PROCESSES], 1)
     report.add("")
     fixed = _paired_extra(results, "site", "cpu_s")
     report.target(
