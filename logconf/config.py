@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import logging.config
 import os
 import sys
 from collections.abc import Mapping
@@ -157,6 +156,8 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     workers, uvicorn's servers) are kept from undoing this one (:mod:`logconf.guard`,
     :mod:`logconf.integrations`).
     """
+    import logging.config  # here, not at the top: it loads logging.handlers, socket and pickle, which check() does not need
+
     file = os.path.abspath(path) if path is not None else skyrl_config_path()
     if "loguru" in sys.modules:
         loguru_bridge.register_levels()  # so that LOG_LEVEL=TRACE or SUCCESS passes the check

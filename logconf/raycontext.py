@@ -4,8 +4,6 @@ Only a process that already runs Ray (``ray`` in ``sys.modules``) is asked; ever
 read from ``sys.argv``, which Ray sets for its worker processes before any user code runs.
 """
 
-from __future__ import annotations
-
 import os
 import sys
 

@@ -406,6 +406,26 @@ MUTANTS = [
       "a driver without LOGCONF_DIR pins its default into every node"),
     m("ray-env-copies-unset-dir", "ray_env.py", '        if name == "LOGCONF_DIR" and name not in merged:\n',
       '        if False:\n', "vLLM copies an engine node's LOGCONF_DIR to its workers on other nodes"),
+    # -- auto.py (issue 17: only the job's processes) --------------------------------------------
+    m("auto-every-process", "auto.py", "    sys.meta_path.insert(0, _FrameworkWatch(frameworks()))",
+      "    _join_job()", "every process configured at start, pip and basicConfig scripts included"),
+    m("auto-daemon-at-start", "auto.py", "        if is_ray_daemon(argv0):\n            return\n", "",
+      "a Ray daemon started by its script is configured when it imports a framework"),
+    m("auto-daemon-at-import", "auto.py", "    if not wanted(_argv0()):", "    if False:",
+      "a Ray daemon started with python -m is configured when it imports a framework"),
+    m("auto-worker-later", "auto.py", "        if is_ray_worker(argv0):", "        if False:",
+      "a Ray worker is configured only when it imports a framework: its first records are lost"),
+    m("auto-apply-after-framework", "auto.py",
+      "            self.leave()\n            _join_job()\n            exec_module(module)",
+      "            exec_module(module)\n            self.leave()\n            _join_job()",
+      "the framework's own code runs before logconf is applied (vLLM <= 0.30 configures at import)"),
+    m("auto-apply-at-find", "auto.py", "        exec_module = getattr(spec.loader, \"exec_module\", None)",
+      "        _join_job()\n        exec_module = getattr(spec.loader, \"exec_module\", None)",
+      "a library that only looks for vLLM (find_spec) configures the process"),
+    m("auto-no-extra-frameworks", "auto.py", "    return FRAMEWORKS.union(name for name in extra if name)",
+      "    return FRAMEWORKS", "LOGCONF_AUTO_FRAMEWORKS is ignored"),
+    m("auto-vllm-configure-0", "auto.py", "        if os.environ.get(\"VLLM_CONFIGURE_LOGGING\") != \"0\":",
+      "        if True:", "VLLM_LOGGING_CONFIG_PATH set though vLLM is told not to configure logging"),
 ]
 
 

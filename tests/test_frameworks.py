@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,15 @@ def worker(logdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 
 
 @pytest.mark.parametrize("order", ["apply_first", "framework_first", "auto"])
-def test_each_record_is_written_once_to_the_rank_file_and_warnings_printed_once(logdir, order):
+def test_each_record_is_written_once_to_the_rank_file_and_warnings_printed_once(logdir, tmp_path, order):
     """SkyRL's order, the reverse, and LOGCONF_AUTO: every record once in skyrl_rank_3, WARNING once on stderr."""
-    env = {"LOGCONF_AUTO": "1"} if order == "auto" else {}
-    done = worker(logdir, str(TESTS / "frameworks.py"), order, **env)
+    script, env = TESTS / "frameworks.py", {}
+    if order == "auto":  # SkyRL's workers are Ray workers, which LOGCONF_AUTO=1 configures as Ray starts them
+        script = tmp_path / "site-packages" / "ray" / "_private" / "workers" / "default_worker.py"
+        script.parent.mkdir(parents=True)
+        shutil.copyfile(TESTS / "frameworks.py", script)
+        env = {"LOGCONF_AUTO": "1"}
+    done = worker(logdir, str(script), order, **env)
     assert done.returncode == 0, done.stderr
     records = read_records(logdir / "skyrl_rank_3.log")
     assert [(r["logger"], r["message"]) for r in records] == KEPT

@@ -75,13 +75,16 @@ def test_import_logconf_pulls_in_neither_ray_nor_vllm(installed):
 
 
 def test_the_wheel_installs_the_auto_startup_file_at_the_top_of_site_packages(wheel, installed, tmp_path):
-    """logconf_auto.pth sits beside the package; LOGCONF_AUTO=1 applies logconf in a plain interpreter."""
+    """logconf_auto.pth sits beside the package; LOGCONF_AUTO=1 applies logconf in a process that imports a framework."""
     assert "logconf_auto.pth" in zipfile.ZipFile(wheel).namelist()
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "mytrainer.py").write_text("")
     code = (
-        "import logging, os\nlogging.getLogger('skyrl.x').info('auto from the wheel')\n"
+        "import logging, os, mytrainer\nlogging.getLogger('skyrl.x').info('auto from the wheel')\n"
         "print(os.environ['VLLM_LOGGING_CONFIG_PATH'])"
     )
-    env = {"LOGCONF_DIR": str(tmp_path), "LOGCONF_AUTO": "1"}
+    env = {"LOGCONF_DIR": str(tmp_path), "LOGCONF_AUTO": "1", "LOGCONF_AUTO_FRAMEWORKS": "mytrainer"}
+    env["PYTHONPATH"] = str(tmp_path / "mods")
     done = subprocess.run([str(installed), "-c", code], cwd="/", capture_output=True, text=True, env=env, check=True)
     site = Path(done.stdout.strip()).parent
     assert (site.parent / "logconf_auto.pth").is_file() and site.name == "logconf"

@@ -314,6 +314,7 @@ def test_stdio_capture_follows_skyrls_own_output_redirect(tmp_path, version):
     logdir, infra = tmp_path / "logs", tmp_path / "infra" / "skyrl-infra.log"
     code = (
         "import json, logging.config, os, sys\n"
+        "import skyrl  # SkyRL's first import: LOGCONF_AUTO applies logconf and sets VLLM_LOGGING_CONFIG_PATH here\n"
         "logging.config.dictConfig(json.load(open(os.environ['VLLM_LOGGING_CONFIG_PATH'])))  # as vLLM loads it\n"
         "os.write(1, b'before the redirect\\n')\n"
         "from skyrl.train.utils.ray_logging import redirect_actor_output_to_file\n"
