@@ -25,14 +25,15 @@ def _logger_state() -> dict[str, tuple]:
 @pytest.fixture(autouse=True)
 def restore_logging():
     """Leave handlers, levels, propagate, disabled flags, the record factory, warnings capture,
-    logconf's root guard and its import hook as found."""
+    logconf's root guard, its reconfiguration hooks and its import hook as found."""
     saved = _logger_state()
     factory = logging.getLogRecordFactory()
     showwarning = __import__("warnings").showwarning
     yield
-    from logconf import guard, integrations
+    from logconf import guard, integrations, keep
 
     guard.release_root()  # logconf's root guard would keep its handlers through the restore below
+    keep.release()  # and its dictConfig hooks would put logconf's handlers back
     integrations.uninstall()
     for name, state in _logger_state().items():
         if name not in saved:
