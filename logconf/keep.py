@@ -17,7 +17,7 @@ replaces their handlers. What logconf keeps, and nothing more:
 
 Both ``dictConfig`` and ``fileConfig`` start by closing every handler and end by handling the
 loggers they did not name; logconf's part runs right after that last step, and costs no record
-anything. Only records logged on exactly the names logconf configured pay one call more.
+anything; nor does :class:`KeptLogger`, until a framework disables one of those loggers.
 The root logger's handlers are :mod:`logconf.guard`'s.
 """
 
@@ -106,9 +106,9 @@ def _record() -> None:
         if ours:
             _KEPT[name] = ours
             if type(logger) is logging.Logger and any(h in _FILES for h in ours):
-                logger.__class__ = KeptLogger
-        elif type(logger) is KeptLogger:
-            logger.__class__ = logging.Logger  # type: ignore[assignment]
+                object.__setattr__(logger, "__class__", _SilencedLogger if logger.disabled else KeptLogger)
+        elif isinstance(logger, KeptLogger):
+            object.__setattr__(logger, "__class__", logging.Logger)
 
 
 def kept() -> dict[str, list[logging.Handler]]:
@@ -117,23 +117,33 @@ def kept() -> dict[str, list[logging.Handler]]:
 
 
 class KeptLogger(logging.Logger):
-    """A logger that logconf configured: ``disabled = True`` silences it everywhere but in logconf's rank files."""
+    """A logger that logconf configured: ``disabled = True`` silences it everywhere but in logconf's rank files.
+
+    Only setting an attribute pays (``disabled`` switches the class); reading one, and every
+    record while the logger is enabled, runs the stdlib's own code.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "disabled":
+            object.__setattr__(self, "__class__", _SilencedLogger if value else KeptLogger)
+
+
+class _SilencedLogger(KeptLogger):
+    """A :class:`KeptLogger` while ``disabled`` is true."""
 
     def isEnabledFor(self, level: int) -> bool:
-        if self.disabled:
-            return self.manager.disable < level and level >= self.getEffectiveLevel()
-        return logging.Logger.isEnabledFor(self, level)
+        return self.manager.disable < level and level >= self.getEffectiveLevel()
 
     def handle(self, record: logging.LogRecord) -> None:
-        if not self.disabled:
-            logging.Logger.handle(self, record)
-        elif self.filter(record):
-            logger: logging.Logger | None = self
-            while logger is not None:
-                for handler in logger.handlers:
-                    if handler in _FILES and record.levelno >= handler.level:
-                        handler.handle(record)
-                logger = logger.parent if logger.propagate else None
+        if not self.filter(record):
+            return
+        logger: logging.Logger | None = self
+        while logger is not None:
+            for handler in logger.handlers:
+                if handler in _FILES and record.levelno >= handler.level:
+                    handler.handle(record)
+            logger = logger.parent if logger.propagate else None
 
 
 def release() -> None:
@@ -146,7 +156,7 @@ def release() -> None:
                 setattr(config, name, original)
         _ORIGINALS.clear()
     for logger in list(logging.root.manager.loggerDict.values()):
-        if type(logger) is KeptLogger:
-            logger.__class__ = logging.Logger  # type: ignore[assignment]
+        if isinstance(logger, KeptLogger):
+            object.__setattr__(logger, "__class__", logging.Logger)
     _KEPT.clear()
     _state["built"] = False
