@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import hold, netfs, ownership, raycontext
+from logconf import hold, keep, netfs, ownership, raycontext
 from logconf.errors import ConfigError, current_source
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
@@ -285,6 +285,7 @@ class RankFileHandler(logging.Handler):
         if self._held is None:
             self._open()
         _LIVE.add(self)
+        keep.adopt(self, files=True)
 
     # The write-failure counters, by the names that subclasses (logconf.capture) use.
     @property
@@ -504,7 +505,10 @@ class ConsoleHandler(logging.StreamHandler):
     """Write to whatever ``sys.stderr`` (or stdout) is at emit time, from ``threshold`` up.
 
     Looking the stream up per record keeps it working when Ray, vLLM or a test harness
-    replaces ``sys.stderr`` after the config was applied.
+    replaces ``sys.stderr`` after the config was applied. A record is printed once: this
+    handler yields it when another handler on the record's way writes it to the same stream
+    (a framework's own console on root, beside logconf's), and of several logconf consoles on
+    that way only the nearest to the record prints it.
     """
 
     def __init__(self, threshold: str = "${LOGCONF_CONSOLE_LEVEL:-WARNING}", stream: str = "stderr") -> None:
@@ -520,6 +524,29 @@ class ConsoleHandler(logging.StreamHandler):
         super().__init__()
         text = _level_text("threshold", threshold, "ConsoleHandler")
         self.setLevel(_keyed(parse_level, text, "threshold", threshold, "ConsoleHandler"))
+        keep.adopt(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._printed_elsewhere(record):
+            super().emit(record)
+
+    def _printed_elsewhere(self, record: logging.LogRecord) -> bool:
+        """Tell whether another handler on the way of ``record`` prints it to this handler's stream."""
+        stream = self.stream
+        logger = logging.root.manager.loggerDict.get(record.name)
+        current: logging.Logger | None = logger if isinstance(logger, logging.Logger) else logging.root
+        nearest: ConsoleHandler | None = None
+        while current is not None:
+            for handler in current.handlers:
+                if record.levelno < handler.level or not isinstance(handler, logging.StreamHandler):
+                    continue
+                if isinstance(handler, ConsoleHandler):
+                    if nearest is None and handler._stream_name == self._stream_name:
+                        nearest = handler
+                elif _same_stream(handler.stream, stream):
+                    return True  # a framework's own console: its choice of format stands
+            current = current.parent if current.propagate else None
+        return nearest is not None and nearest is not self
 
     @property
     def stream(self) -> TextIO:
@@ -528,6 +555,15 @@ class ConsoleHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:
         pass  # the stream is looked up per record
+
+
+def _same_stream(one: Any, other: Any) -> bool:
+    if one is other:
+        return True
+    try:
+        return one is not None and other is not None and one.fileno() == other.fileno()
+    except Exception:  # a stream without a descriptor (StringIO, a test harness's capture)
+        return False
 
 
 def _release_when_due(held: hold.RecordHold) -> None:

@@ -25,14 +25,15 @@ def _logger_state() -> dict[str, tuple]:
 @pytest.fixture(autouse=True)
 def restore_logging():
     """Leave handlers, levels, propagate, disabled flags, the record factory, warnings capture,
-    logconf's root guard, its import hook and its rank holds as found."""
+    logconf's root guard, its reconfiguration hooks, its import hook and its rank holds as found."""
     saved = _logger_state()
     factory = logging.getLogRecordFactory()
     showwarning = __import__("warnings").showwarning
     yield
-    from logconf import guard, hold, integrations
+    from logconf import guard, hold, integrations, keep
 
     guard.release_root()  # logconf's root guard would keep its handlers through the restore below
+    keep.release()  # and its dictConfig hooks would put logconf's handlers back
     integrations.uninstall()
     hold.forget_all()  # a hold outlives the handlers that close below: the next test starts with none
     for name, state in _logger_state().items():
