@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FAST = "not real_vllm and not real_skyrl and not packaging and not stress"
+FAST = "not real_vllm and not real_skyrl and not packaging and not stress and not browser and not lnav"
 # Tests that compare timings (ratios): on a loaded machine they fail by chance, and no mutant here
 # changes how long anything takes, so they only make kills doubtful.
 RATIO_TESTS = "not test_masking_time_grows_linearly_with_the_line"
