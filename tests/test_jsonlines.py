@@ -35,9 +35,16 @@ def strict_records(path) -> list[dict]:
 def own(record: dict, level: str = "INFO") -> dict:
     """The record's own fields, checked: the time is the record's, the rest as the process gave them."""
     assert TIME.fullmatch(record["time"]), record
-    head = {k: record[k] for k in ("level", "process_name", "pid", "logger", "rank")}
-    assert head == {"level": level, "process_name": "MainProcess", "pid": os.getpid(), "logger": "vllm.engine", "rank": "2"}
-    return {k: v for k, v in record.items() if k not in ("time", "level", "process_name", "pid", "logger", "rank")}
+    head = {k: record[k] for k in ("level", "process_name", "pid", "logger", "rank", "host")}
+    assert head == {
+        "level": level,
+        "process_name": "MainProcess",
+        "pid": os.getpid(),
+        "logger": "vllm.engine",
+        "rank": "2",
+        "host": os.uname().nodename,
+    }
+    return {k: v for k, v in record.items() if k not in ("time", "level", "process_name", "pid", "logger", "rank", "host")}
 
 
 @pytest.fixture
@@ -68,6 +75,7 @@ def test_extras_named_like_the_records_own_fields_are_kept_beside_them(json_logs
         "logger",
         "message",
         "rank",
+        "host",
         "extra_time",
         "extra_rank",
         "extra_level",
