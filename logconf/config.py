@@ -22,7 +22,7 @@ from logconf.formatters import make_formatter
 from logconf.ranks import set_rank
 from logconf.sources import load
 
-__all__ = ["apply", "check", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
+__all__ = ["apply", "check", "lnav_format_path", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 _SECTIONS = ("formatters", "filters", "handlers")
@@ -45,6 +45,11 @@ def vllm_config_path() -> str:
 def skyrl_config_path() -> str:
     """Return the absolute path of the shipped ``skyrl_logging.yaml``."""
     return _shipped("skyrl_logging.yaml")
+
+
+def lnav_format_path() -> str:
+    """Return the absolute path of the shipped lnav format (``lnav -i`` installs it)."""
+    return _shipped("lnav_format.json")
 
 
 def _import(dotted: str, *, file: str, key: str) -> Any:

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.real_vllm
 STEPS = 2
 PROMPTS = 2  # per engine and step (the demo trainer's prompts_per_engine)
 # The trainer's records: "trainer ready", per step one rollout line per prompt and engine, the
-# step's reward and its weight sync, then "training finished".
-TRAINER_RECORDS = 1 + STEPS * (2 * PROMPTS + 2) + 1
+# step's reward and its weight sync, the reward model's failure at step 1, then "training finished".
+TRAINER_RECORDS = 1 + STEPS * (2 * PROMPTS + 2) + 1 + 1
 EXAMPLES = [
     "logconf gather run42-logs && logconf summary run42-logs",
     "logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
