@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
         "the run's first error, processes that went quiet while others logged, and a click on a mark showing its "
         "records with the lines around them. Bounded: bins and the telling records, not every line; the page says "
         "what it left out.",
-        epilog="examples:\n  logconf report demo-logs -o run.html\n  logconf report run42-logs -o run42.html --quiet-s 300",
+        epilog="examples:\n  logconf report demo-logs -o run.html\n"
+        "  logconf gather run42-logs -q && logconf report run42-logs -o run42.html --quiet-s 300",
         formatter_class=raw,
     )
     reporter.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR, gather's DEST, or one rank file")
