@@ -65,6 +65,7 @@ STDIO_KEPT = 20  # raw errors kept per .stdio.log copy
 GAPS_KEPT = 20  # longest gaps kept per lane
 QUIET_S = 60.0
 MARKS = ("warning", "error", "critical")
+_MARK_SLOT = {mark: slot for slot, mark in enumerate(MARKS, 1)}  # a bin's counts: [records, warning, error, critical]
 _SUBSYSTEMS = {"vllm": "vllm", "skyrl": "trainer"}
 _PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "report_page.html")
 _DATA_SLOT = "/*LOGCONF-REPORT-DATA*/"
@@ -117,6 +118,11 @@ def _lines_of(entry: Entry, fields: bool = True) -> list[str]:
     if extra:
         lines.append("  fields: " + json.dumps(extra, ensure_ascii=False, default=str))
     return lines
+
+
+def _context(entry: Entry, json_file: bool) -> list[str]:
+    """An entry's lines as context: at most CONTEXT_LINES of them, a JSON record as a text line."""
+    return _cut(_lines_of(entry, fields=False) if json_file else entry.lines, CONTEXT_LINES)[0]
 
 
 class _Clock:
@@ -409,23 +415,22 @@ class Report:
         rank = parts.rank if parts else None
         lanes: dict[tuple[str, int], Lane] = {}
         clock, grid = _Clock(), self.grid
-        before: collections.deque[list[str]] = collections.deque(maxlen=CONTEXT)  # the last entries' lines
+        before: collections.deque[Entry] = collections.deque(maxlen=CONTEXT)  # the entries just read
         waiting: list[Kept] = []  # kept records still taking context after them
         earliest: Kept | None = None
         quiet_ms = self.quiet_s * 1000
         json_file = label.endswith(".jsonl")
         for entry in iter_entries(path, order, label):
             summary.add(entry)
-            lines_of = _lines_of(entry, fields=False) if json_file else entry.lines
             if waiting:
-                context, _ = _cut(lines_of, CONTEXT_LINES)
+                context = _context(entry, json_file)
                 for kept in waiting:
                     kept.after.extend(context)
                     kept.after_left -= 1
                 waiting = [k for k in waiting if k.after_left > 0]
             record = entry.record
             if entry.kind != RECORD or record is None:
-                before.append(lines_of)
+                before.append(entry)
                 continue
             key = (str(record.get("process_name")), _pid(record.get("pid")))
             lane = lanes.get(key)
@@ -436,7 +441,7 @@ class Report:
             level = str(record["level"])
             lane.records += 1
             lane.levels[level] += 1
-            mark = _MARK_OF.get(level) if level in _MARK_OF else _mark(level)
+            mark = _MARK_OF[level] if level in _MARK_OF else _mark(level)
             ms = clock.ms(entry.time)
             if ms is not None:
                 index = grid.index(ms)
@@ -445,7 +450,7 @@ class Report:
                     counts = lane.bins[index] = [0, 0, 0, 0]
                 counts[0] += 1
                 if mark is not None:
-                    counts[MARKS.index(mark) + 1] += 1
+                    counts[_MARK_SLOT[mark]] += 1
                 last = lane.last_ms
                 if last is None:
                     lane.first_ms = lane.last_ms = ms
@@ -459,14 +464,14 @@ class Report:
                     lane.first_ms = ms  # a record written late (held for a rank)
             if mark is not None:
                 self.marked[mark] += 1
-                lines, cut = _cut(_lines_of(entry) if json_file else lines_of, RECORD_LINES)
-                context = [line for lines_before in before for line in _cut(lines_before, CONTEXT_LINES)[0]]
+                lines, cut = _cut(_lines_of(entry) if json_file else entry.lines, RECORD_LINES)
+                context = [line for earlier in before for line in _context(earlier, json_file)]
                 kept = Kept(lane, order, entry.time, ms, level, mark, entry.line_number, lines, cut, context)
                 lane.keep(kept)
                 if mark != "warning" and (earliest is None or _earlier(kept, earliest)):
                     earliest = kept
                 waiting.append(kept)
-            before.append(lines_of)
+            before.append(entry)
         if earliest is not None:
             self.earliest.append(earliest)
             if self.first_error is None or _earlier(earliest, self.first_error):

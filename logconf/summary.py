@@ -110,6 +110,7 @@ class FileSummary:
     repeats: RepeatCounter | None = field(default=None, repr=False)
     _foreign_roots: tuple[str, ...] = field(default=(), init=False, repr=False)
     _rank: str | None = field(default=None, init=False, repr=False)
+    _foreign_by_logger: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(self.subsystem or "", ())
@@ -140,7 +141,10 @@ class FileSummary:
         if entry.time:
             self.first = min(self.first, entry.time) if self.first else entry.time
             self.last = max(self.last, entry.time)
-        if _under(logger, self._foreign_roots):
+        foreign = self._foreign_by_logger.get(logger)
+        if foreign is None:
+            foreign = self._foreign_by_logger[logger] = _under(logger, self._foreign_roots)
+        if foreign:
             self.foreign += 1
         if self._rank is not None and str(record.get("rank")) != self._rank:
             self.other_rank += 1
