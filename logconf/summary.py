@@ -26,6 +26,11 @@ lines that start with a record's time stamp but are not records (the head of a w
 whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.
 
+With ``--top N`` each file row adds ``top``: its N most repeated messages (:mod:`logconf.repeats`),
+``[{"logger", "level", "message" (masked), "example", "count", "first", "last"}, ...]``, with
+``top_exact`` (false once messages were dropped to bound memory) and ``top_short_by`` (how many
+any count may then be short by).
+
 In a directory that ``logconf gather`` filled (one subdirectory per node), ``file`` is
 ``node/name``, ``node`` names the node, ``nodes`` totals each node and ``ranks`` totals each rank
 file's name across the nodes that hold it; in a run's own directory ``node`` is null and
@@ -216,6 +221,7 @@ class FileSummary:
         if self.repeats is not None:  # only with --top: the keys of a plain summary stay as they were
             row["top"] = [repeat.as_dict() for repeat in self.repeats.top(self.top_n)]
             row["top_exact"] = self.repeats.exact
+            row["top_short_by"] = self.repeats.short_by
         return row
 
 

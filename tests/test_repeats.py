@@ -87,7 +87,7 @@ def test_summary_top_lists_each_files_most_repeated_messages_in_json_and_in_the_
     done = subprocess.run(logconf_cli("summary", str(logdir), "--json", "--top", "2"), cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     (row,) = json.loads(done.stdout)["files"]
-    assert row["top_exact"] is True
+    assert (row["top_exact"], row["top_short_by"]) == (True, 0)
     assert [(t["logger"], t["message"], t["count"], t["first"], t["last"]) for t in row["top"]] == [
         ("vllm.v1.metrics", "kv cache usage <n>%", 30, "2026-11-26T09:00:00.000Z", "2026-11-26T09:00:29.000Z"),
         ("vllm.v1.engine", "Added request cmpl-<n>", 10, "2026-11-26T09:00:10.000Z", "2026-11-26T09:00:19.000Z"),

@@ -16,6 +16,7 @@ from logwriters import REPO, logconf_cli, raw_errors, run, scripted
 from report_runs import MARKUP, T0, log_dir, write_timeline
 
 from logconf import report
+from logconf import timeline as layout
 from logconf.report import build, render, write_report
 
 DATA = re.compile(r'<script type="application/json" id="run-data">(.*?)</script>', re.S)
@@ -100,10 +101,11 @@ def test_the_first_error_is_the_earliest_error_record_kept_whole_with_the_entrie
 
 
 def test_at_equal_times_the_first_error_is_the_one_in_the_file_listed_first(logdir):
-    """Two ERRORs in the same millisecond: vllm_rank_2 comes before vllm_rank_10, as in `logconf merge`."""
+    """Two ERRORs in the same millisecond: vllm_rank_2 comes before vllm_rank_10, as in `logconf merge`, though
+    rank 10's ERROR is on an earlier line of its file."""
     script = ((T0, "vllm.v1.engine.core", "INFO", "ready"), (T0 + 5, "vllm.v1.engine.core", "ERROR", "both failed"))
     run(scripted, "10", "text", script, name="EngineActor-10")
-    run(scripted, "2", "json", script, name="EngineActor-2")
+    run(scripted, "2", "json", ((T0 + 1, "vllm.v1.engine.core", "INFO", "warming up"), *script), name="EngineActor-2")
     data = build(str(logdir)).page_data()
     first = {k["id"]: k for k in data["kept"]}[data["first_error"]]
     assert (first["file"], first["time"]) == ("vllm_rank_2.jsonl", "2026-11-26T09:00:05.000Z")
@@ -134,14 +136,16 @@ def test_a_silence_inside_a_lane_is_a_gap_only_when_others_logged_meanwhile(logd
 
 
 def test_bins_stay_within_the_limit_and_keep_every_count_however_long_the_run(logdir):
-    """Records 30 days apart: the bin width doubles until the run fits in MAX_BINS bins; no record is lost."""
+    """Records over 30 days, several per final bin: the bin width doubles until the run fits in MAX_BINS bins,
+    merging bins two by two; no record is lost."""
     day = 86400
-    script = tuple((T0 + s, "vllm.x", "WARNING" if s % 7 == 0 else "INFO", "tick") for s in range(0, 30 * day, 3 * 3600))
+    script = tuple((T0 + s, "vllm.x", "WARNING" if s % 7 == 0 else "INFO", "tick") for s in range(0, 30 * day, 1200))
     run(scripted, "0", "text", script, name="EngineActor-0")
     data = build(str(logdir)).page_data()
     grid, (lane,) = data["grid"], data["lanes"]
-    assert grid["bins"] <= report.MAX_BINS
-    assert grid["width"] * grid["bins"] >= 30 * day * 1000 - 3 * 3600 * 1000
+    assert grid["bins"] <= layout.MAX_BINS
+    assert grid["width"] * grid["bins"] >= 30 * day * 1000 - 1200 * 1000
+    assert max(b[1] for b in lane["bins"]) >= 2
     assert grid["width"] & (grid["width"] - 1) == 0  # a power of two: every widening halves the bins exactly
     assert sum(b[1] for b in lane["bins"]) == len(script)
     assert sum(b[2] for b in lane["bins"]) == sum(1 for _, _, level, _ in script if level == "WARNING")
@@ -158,7 +162,7 @@ def test_kept_records_are_bounded_per_process_and_level_and_the_page_says_what_i
     run(scripted, "0", "text", script, name="EngineActor-0")
     data = build(str(logdir)).page_data()
     kept = [k["lines"][0].rsplit(" ", 1)[1] for k in data["kept"]]
-    expected = [str(s) for s in [*range(report.FIRST_KEPT), *range(60 - report.LAST_KEPT, 60)]]
+    expected = [str(s) for s in [*range(layout.FIRST_KEPT), *range(60 - layout.LAST_KEPT, 60)]]
     assert kept == expected
     assert data["left_out"][0].startswith(f"{len(expected)} of the 60 WARNING, ERROR and CRITICAL records are kept")
     assert any("below WARNING are counted in the time bins only" in note for note in data["left_out"])
@@ -171,15 +175,15 @@ def test_the_page_text_budget_keeps_the_first_error_and_says_how_many_more_it_le
     data = build(str(logdir)).page_data()
     first = {k["id"]: k for k in data["kept"]}[data["first_error"]]
     assert first["lines"][0].endswith("record 59")
-    assert 1 <= len(data["kept"]) < report.FIRST_KEPT + report.LAST_KEPT
-    candidates = report.FIRST_KEPT + report.LAST_KEPT + 1  # the first and last WARNINGs, and the ERROR
+    assert 1 <= len(data["kept"]) < layout.FIRST_KEPT + layout.LAST_KEPT
+    candidates = layout.FIRST_KEPT + layout.LAST_KEPT + 1  # the first and last WARNINGs, and the ERROR
     left = candidates - len(data["kept"])
     assert f"; {left} more were left out to keep the page small." in data["left_out"][0]
 
 
 def test_a_record_longer_than_the_limit_is_cut_and_says_how_many_lines_it_lost(logdir, monkeypatch):
     run(scripted, "0", "text", ((T0, "vllm.x", "ERROR", "failed"),), name="EngineActor-0")
-    monkeypatch.setattr(report, "RECORD_LINES", 2)
+    monkeypatch.setattr(layout, "RECORD_LINES", 2)
     (kept,) = build(str(logdir)).page_data()["kept"]
     assert (len(kept["lines"]), kept["cut"]) == (2, 3)  # the record's line and 4 traceback lines: 3 left out
 
