@@ -189,13 +189,18 @@ def test_report_lnav_and_summary_top_read_the_real_run_as_summary_does(run, tmp_
     record = dom(page, "test=click:first-error").select("pre", cls="record")[0].text()
     assert record.splitlines()[1] == "Traceback (most recent call last):"
     assert "TimeoutError: reward model did not answer within 30 s" in record
-    # A click on a vLLM file's WARNING mark shows one of that file's WARNING records.
-    lanes = [n for n in shown.select(cls="row lane") if n.attrs["data-file"].startswith("vllm_rank_0.")]
-    marks = [m for lane in lanes for m in lane.select(cls="mark warning")]
-    assert marks, "vLLM logged no WARNING in rank 0's file"
-    clicked = dom(page, f"test=click:{marks[0].id}").select("pre", cls="record")
-    messages = {r["message"] for r in run.records("vllm_rank_0") if r["level"] == "WARNING"}
-    assert clicked and any(line.split(": ", 1)[1] in messages for line in (p.text().splitlines()[0] for p in clicked))
+    # A click on each file's first WARNING mark shows WARNING records of that file (the trainer has one at least).
+    seen = set()
+    for lane in shown.select(cls="row lane"):
+        marks, stem = lane.select(cls="mark warning"), lane.attrs["data-file"].rsplit(".", 1)[0]
+        if not marks or stem in seen:
+            continue
+        seen.add(stem)
+        firsts = {r["message"].split("\n")[0] for r in run.records(stem) if r["level"] == "WARNING"}
+        clicked = dom(page, f"test=click:{marks[0].id}").find("details").select("pre", cls="record")
+        heads = [p.text().splitlines()[0] for p in clicked]
+        assert heads and all(" WARNING " in head and head.split(": ", 1)[1] in firsts for head in heads), heads
+    assert "skyrl_rank_0" in seen
     screenshot(page, tmp_path / "run.png")
     home = tmp_path / "home"
     install_format(home)
