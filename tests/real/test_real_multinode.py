@@ -184,6 +184,8 @@ def test_report_lnav_and_summary_top_read_the_gathered_run_as_summary_does(clust
     assert_same_as_summary(counts(home, [gathered / row["file"] for row in summary["files"]], gathered), summary)
     top = bash("logconf summary run42-logs --top 1")
     assert top.returncode == 0, top.stderr
-    rollouts = [line for line in top.stdout.splitlines() if line.startswith(f"| {head}/skyrl_rank_0.log | ")]
+    lines = top.stdout.splitlines()
+    repeated = lines[lines.index("| file | count | first | last | level | logger | message |") :]
+    rollouts = [line for line in repeated if line.startswith(f"| {head}/skyrl_rank_0.log | ")]
     assert len(rollouts) == 1 and rollouts[0].endswith("| INFO | harbor.rollout | engine <n> returned <n> tokens |")
     assert rollouts[0].split(" | ")[1] == str(STEPS * 2 * PROMPTS)
