@@ -13,11 +13,11 @@ PYTHONS := 3.10 3.12 3.13
 PY310 ?= /root/.pyenv/versions/3.10.13/bin/python
 PY312 ?= /root/.pyenv/versions/3.12.1/bin/python
 PY313 ?= /root/.pyenv/versions/3.13.0/bin/python
-FAST := not real_vllm and not real_skyrl and not packaging and not stress and not netfs_mount
+FAST := not real_vllm and not real_skyrl and not packaging and not stress and not netfs_mount and not browser and not lnav
 
-.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons sshfs mutants
+.PHONY: test unit real demo demo-skyrl bench lint venvs clean pythons unit-pythons sshfs browser mutants
 
-test: venvs pythons sshfs
+test: venvs pythons sshfs browser
 	$(DEV) -m pytest
 	$(MAKE) --no-print-directory unit-pythons
 
@@ -60,6 +60,12 @@ pythons: $(foreach v,$(PYTHONS),$(VENVS)/py$(v)/.done)
 sshfs:
 	@command -v sshfs >/dev/null && test -x /usr/sbin/sshd && command -v ssh-keygen >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sshfs openssh-server openssh-client >/dev/null; }
+
+# The report and lnav tests drive Debian's headless Chromium and lnav, installed as root when missing
+# (the tests fail, naming this, without them).
+browser:
+	@command -v chromium-headless-shell >/dev/null && command -v lnav >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell lnav >/dev/null; }
 
 venvs: $(VENVS)/dev/.done $(foreach v,$(VLLM_VERSIONS),$(VENVS)/vllm-$(v)/.done $(VENVS)/vllm-$(v)/.skyrl-done) $(MODEL)/tokenizer.json
 

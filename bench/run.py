@@ -552,6 +552,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gather-size", default=None, help="logs spread over the two nodes of the gather benchmark, e.g. 256M (default 2G)"
     )
+    parser.add_argument("--report-size", default=None, help="input of the report benchmark, e.g. 256M (default 2G)")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args(argv)
     if args.reps < 5:
@@ -584,6 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import capture_bench
         import gather_bench
         import merge_bench
+        import report_bench
 
         merge_size = merge_bench.parse_size(args.merge_size) if args.merge_size else None
         sections += [
@@ -600,6 +602,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif wanted is None or "8" in wanted:
             report.add("## 8. Gather: two nodes", "", "Skipped: pass --vllm-python (an environment with Ray).", "")
+        report_size = merge_bench.parse_size(args.report_size) if args.report_size else None
+        sections.append(
+            ("10. Report: page size and memory bound", lambda: report.add(report_bench.measure(str(work), report_size), ""))
+        )
         for title, section in sections:
             if wanted is not None and title.split(".")[0] not in wanted:
                 continue

@@ -1,5 +1,5 @@
 """``python -m logconf`` (also the ``logconf`` script): shipped config paths, config checks, and the
-operator tools over a run's rank files: ``summary``, ``merge`` and ``tail``."""
+operator tools over a run's rank files: ``summary``, ``merge``, ``tail``, ``report`` and ``gather``."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 
-from logconf.config import check, load, skyrl_config_path, vllm_config_path
+from logconf.config import check, lnav_format_path, load, skyrl_config_path, vllm_config_path
 from logconf.errors import ConfigError
 from logconf.gather import FileCopy
 from logconf.logfiles import Entry, LogDirError
 from logconf.merge import EntryFilter, merge_files, render, render_json
-from logconf.summary import PROBLEMS, node_tables, summarise, summary_json, summary_table, too_long_notes
+from logconf.summary import PROBLEMS, node_tables, summarise, summary_json, summary_table, too_long_notes, top_table
 from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
 
 
 def _path(args: argparse.Namespace) -> int:
-    print(vllm_config_path() if args.which == "vllm" else skyrl_config_path())
+    print({"vllm": vllm_config_path, "skyrl": skyrl_config_path, "lnav": lnav_format_path}[args.which]())
     return 0
 
 
@@ -34,7 +34,9 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    summaries = summarise(args.dir)
+    if args.top < 0:
+        raise LogDirError(f"--top: {args.top} is not a count; give 1 or more (0, the default, lists none)")
+    summaries = summarise(args.dir, top=args.top)
     document = summary_json(args.dir, summaries)
     if args.json:
         print(json.dumps(document, indent=2))
@@ -46,6 +48,11 @@ def _summary(args: argparse.Namespace) -> int:
             print(nodes)
         for note in too_long_notes(summaries):
             print(note)
+        repeats = top_table(summaries)
+        if repeats:
+            print()
+            print(repeats)
+            print()
         totals = document["totals"]
         bad = {k: totals[k] for k in PROBLEMS if totals[k]}
         verdict = "ok" if document["ok"] else "PROBLEMS: " + ", ".join(f"{v} {k}" for k, v in bad.items())
@@ -84,6 +91,22 @@ def _gather(args: argparse.Namespace) -> int:
     if result.failed:
         print(f"logconf gather: {len(result.failed)} node(s) failed, the others are gathered; run gather again", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from logconf.report import write_report
+
+    if not args.quiet_s > 0:
+        raise LogDirError(f"--quiet-s: {args.quiet_s} is not a duration; give seconds above 0, e.g. 60")
+    out = args.output or "report.html"
+    data = write_report(args.dir, out, quiet_s=args.quiet_s)
+    s = data["summary"]
+    errors = s["marks"]["error"] + s["marks"]["critical"]
+    print(
+        f"{out}: {len(data['lanes'])} lanes from {s['files']} files, {s['records']} records, {errors} errors, "
+        f"{len(data['kept'])} records kept; {os.path.getsize(out)} bytes"
+    )
+    return 0
 
 
 def _filter(args: argparse.Namespace) -> EntryFilter:
@@ -156,10 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     path = commands.add_parser(
         "path",
-        help="print the absolute path of a shipped config",
-        epilog="example: export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)",
+        help="print the absolute path of a shipped config, or of the lnav format",
+        epilog="examples:\n  export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)\n"
+        '  lnav -i "$(logconf path lnav)"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    path.add_argument("which", choices=["vllm", "skyrl"])
+    path.add_argument("which", choices=["vllm", "skyrl", "lnav"])
     path.set_defaults(run=_path)
 
     checker = commands.add_parser(
@@ -177,11 +202,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Summarise the rank files in DIR (text and JSON alike). Exits 1 when any file holds "
         "foreign records (the other subsystem's loggers), records of another rank, unparsable or torn lines, "
         "or lines over 1 MiB (counted with their line numbers, never read whole).",
-        epilog="examples:\n  logconf summary /tmp/logconf\n  logconf summary demo-logs --json | jq .totals",
+        epilog="examples:\n  logconf summary /tmp/logconf\n  logconf summary demo-logs --json | jq .totals\n"
+        "  logconf summary demo-logs --top 5",
         formatter_class=raw,
     )
     summary.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR (or one rank file)")
     summary.add_argument("--json", action="store_true", help="print the summary as JSON (schema logconf.summary/1)")
+    summary.add_argument(
+        "--top",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list each file's N most repeated messages (numbers, ids and addresses masked), "
+        "with counts and first and last time (--json: a 'top' list per file)",
+    )
     summary.set_defaults(run=_summary)
 
     merge = commands.add_parser(
@@ -212,6 +246,29 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between polls with -f (default 0.2)")
     _add_filters(tail, times=False)
     tail.set_defaults(run=_tail)
+
+    reporter = commands.add_parser(
+        "report",
+        help="one self-contained HTML page: every rank and process on one time axis, marks, first error, gaps",
+        description="Read DIR (a run's LOGCONF_DIR or gather's DEST) once and write one HTML file that needs no network: "
+        "a lane per rank file and process on one time axis with record density, WARNING, ERROR and CRITICAL marked, "
+        "the run's first error, processes that went quiet while others logged, and a click on a mark showing its "
+        "records with the lines around them. Bounded: bins and the telling records, not every line; the page says "
+        "what it left out.",
+        epilog="examples:\n  logconf report demo-logs -o run.html\n"
+        "  logconf gather run42-logs -q && logconf report run42-logs -o run42.html --quiet-s 300",
+        formatter_class=raw,
+    )
+    reporter.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR, gather's DEST, or one rank file")
+    reporter.add_argument("-o", "--output", metavar="FILE", help="the page to write (default: report.html here)")
+    reporter.add_argument(
+        "--quiet-s",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="show a gap where a process wrote nothing for S seconds while others logged (default 60)",
+    )
+    reporter.set_defaults(run=_report)
 
     gatherer = commands.add_parser(
         "gather",

@@ -21,7 +21,7 @@ from logconf.formatters import make_formatter
 from logconf.ranks import set_rank
 from logconf.sources import building, load
 
-__all__ = ["apply", "check", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
+__all__ = ["apply", "check", "lnav_format_path", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 _SECTIONS = ("formatters", "handlers", "filters")  # handlers first: their files matter whether stdio is captured or not
@@ -43,6 +43,11 @@ def vllm_config_path() -> str:
 def skyrl_config_path() -> str:
     """Return the absolute path of the shipped ``skyrl_logging.yaml``."""
     return _shipped("skyrl_logging.yaml")
+
+
+def lnav_format_path() -> str:
+    """Return the absolute path of the shipped lnav format (``lnav -i`` installs it)."""
+    return _shipped("lnav_format.json")
 
 
 def _import(dotted: str, *, file: str, key: str) -> Any:

@@ -4,7 +4,14 @@ Each record is one line holding one strict JSON object (RFC 8259: no ``NaN``), s
 ``logconf summary``, ``merge`` and any JSON reader take every line. Its keys, in order:
 
 - ``time``, ``level``, ``process_name``, ``pid``, ``logger``, ``message``, ``rank``: the
-  record's own, always. ``exc_info`` and ``stack_info`` follow when the record has them.
+  record's own, always; then ``host``, this machine's name (``LOGCONF_HOSTNAME`` if set).
+- In a process connected to Ray, Ray's context under Ray's own names (as ``ray.LoggingConfig``
+  adds it): ``job_id``, ``node_id``, ``worker_id``, and in an actor ``actor_id`` and, for a named
+  actor, ``actor_name``; ``task_id`` while a Ray task or actor method runs. All but ``task_id``
+  are looked up when the formatter is built and at ``set_rank``, not per record (a Ray worker
+  configured before it connected looks them up at its first record once connected); ``task_id``
+  is read per record from Ray's worker, in Ray workers only.
+- ``exc_info`` and ``stack_info`` follow when the record has them.
 - The keys of a dict logged as the message (its ``message`` key, if any, is the message),
   then the record's ``extra`` fields. A name already in the object is written with ``extra_``
   in front (``extra={"time": 12.5}`` gives ``"extra_time": 12.5``, Loguru's ``bind(rank=3)``
@@ -44,7 +51,10 @@ from typing import Any
 from pythonjsonlogger.json import JsonEncoder
 from pythonjsonlogger.json import JsonFormatter as _PjlJsonFormatter
 
+from logconf import raycontext
+from logconf.errors import current_source
 from logconf.linebase import _LIVE, JSON_FIELDS, RANK_TEMPLATE, _RankMixin
+from logconf.netfs import host_name
 from logconf.redact import MASK, is_secret
 from logconf.redact import redact as _redact
 
@@ -203,6 +213,23 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
         self.refresh()
         _LIVE.add(self)
 
+    def refresh(self) -> None:
+        """Re-resolve the rank, the Ray actor and the context fields (at build, and at ``set_rank``)."""
+        super().refresh()
+        self._context = {"host": host_name(file=current_source()), **raycontext.context()}
+        self._task_id = raycontext.task_id_reader()
+        # A Ray worker configured before it connected (LOGCONF_AUTO at interpreter start) learns
+        # Ray's ids at its first record once connected.
+        self._ray_pending = "job_id" not in self._context and raycontext.is_ray_worker()
+
+    def _late_ray(self) -> None:
+        found = raycontext.context()
+        if found:
+            self._ray_pending = False
+            self._context = {"host": self._context["host"], **found}
+            self._task_id = raycontext.task_id_reader()
+            self.actor = raycontext.actor_class()
+
     def _fast(self, data: dict[str, Any]) -> str:
         return self._encoder.encode(data).decode("utf-8")
 
@@ -212,6 +239,8 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
         msg, redact = record.msg, self.redact
         record.message = "" if isinstance(msg, dict) else record.getMessage()
         record.asctime = self.formatTime(record)
+        if self._ray_pending:
+            self._late_ray()
         process_name = record.processName
         if self.actor is not None and process_name == "MainProcess":
             process_name = self.actor  # a Ray actor's main process: its class, as in text lines
@@ -223,7 +252,12 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
             "logger": record.name,
             "message": _redact(record.message) if redact else record.message,
             "rank": self.rank,
+            **self._context,
         }
+        if self._task_id is not None:
+            task_id = self._task_id()
+            if task_id is not None:
+                data["task_id"] = task_id
         # Tracebacks as one text each: this formatter never sets python-json-logger's *_as_array.
         exc = logging.Formatter.formatException(self, record.exc_info) if record.exc_info else record.exc_text
         if exc:

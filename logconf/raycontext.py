@@ -7,7 +7,10 @@ read from ``sys.argv``, which Ray sets for its worker processes before any user 
 import os
 import sys
 
-__all__ = ["actor_class", "is_ray_daemon", "is_ray_worker", "unranked_actor"]
+__all__ = ["CONTEXT_FIELDS", "actor_class", "context", "is_ray_daemon", "is_ray_worker", "task_id_reader", "unranked_actor"]
+
+# Ray's own names for them (ray.LoggingConfig's CoreContextFilter), in the order JSON lines write them.
+CONTEXT_FIELDS = ("job_id", "node_id", "worker_id", "actor_id", "actor_name")
 
 _WORKER_SCRIPT = os.path.join("ray", "_private", "workers", "default_worker.py")
 _PACKAGE_DIRS = ("site-packages", "dist-packages")
@@ -40,6 +43,54 @@ def _runtime_context():
     if ray is None or not ray.is_initialized():
         return None
     return ray.get_runtime_context()
+
+
+def context() -> dict[str, str]:
+    """Return Ray's ids for this process as ``ray.LoggingConfig`` adds them to records ({} outside Ray).
+
+    ``job_id``, ``node_id`` and ``worker_id`` in any process connected to Ray (the driver too);
+    ``actor_id`` and ``actor_name`` (the name given at creation, as Ray has it; an unnamed actor
+    has none) in an actor's worker. Values Ray leaves empty are left out, as Ray does.
+    """
+    try:
+        found = _runtime_context()
+        if found is None:
+            return {}
+        fields = {"job_id": found.get_job_id(), "node_id": found.get_node_id(), "worker_id": found.get_worker_id()}
+        if _in_worker(found):  # the actor getters warn and return None in a driver
+            actor_id = found.get_actor_id()
+            if actor_id:
+                fields["actor_id"] = actor_id
+                fields["actor_name"] = found.get_actor_name()
+        return {key: str(value) for key, value in fields.items() if value}
+    except Exception:
+        return {}  # another Ray version, or a process that is shutting Ray down
+
+
+def _in_worker(found) -> bool:
+    ray = sys.modules["ray"]
+    return bool(found.worker.mode == ray.WORKER_MODE)
+
+
+def task_id_reader():
+    """Return a function that gives the hex id of the Ray task this process runs now (None between tasks),
+    or None where there is no such thing (outside a Ray worker)."""
+    try:
+        found = _runtime_context()
+        if found is None or not _in_worker(found):
+            return None
+        current = found.worker.core_worker.get_current_task_id
+    except Exception:
+        return None
+
+    def task_id() -> str | None:
+        try:
+            task = current()
+            return None if task.is_nil() else task.hex()
+        except Exception:
+            return None
+
+    return task_id
 
 
 def actor_class() -> str | None:

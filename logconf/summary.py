@@ -26,6 +26,11 @@ lines that start with a record's time stamp but are not records (the head of a w
 whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.
 
+With ``--top N`` each file row adds ``top``: its N most repeated messages (:mod:`logconf.repeats`),
+``[{"logger", "level", "message" (masked), "example", "count", "first", "last"}, ...]``, with
+``top_exact`` (false once messages were dropped to bound memory) and ``top_short_by`` (how many
+any count may then be short by).
+
 In a directory that ``logconf gather`` filled (one subdirectory per node), ``file`` is
 ``node/name``, ``node`` names the node, ``nodes`` totals each node and ``ranks`` totals each rank
 file's name across the nodes that hold it; in a run's own directory ``node`` is null and
@@ -47,6 +52,7 @@ from logconf.logfiles import (
     TORN,
     TRAINER_LOGGERS,
     VLLM_LOGGERS,
+    Entry,
     file_label,
     iter_entries,
     natural_key,
@@ -55,6 +61,7 @@ from logconf.logfiles import (
     rank_name,
     subsystem_of,
 )
+from logconf.repeats import RepeatCounter
 
 __all__ = [
     "PROBLEMS",
@@ -69,6 +76,7 @@ __all__ = [
     "summary_json",
     "summary_table",
     "too_long_notes",
+    "top_table",
 ]
 
 SCHEMA = "logconf.summary/1"
@@ -103,6 +111,50 @@ class FileSummary:
     continuation_lines: int = 0
     first: str = ""
     last: str = ""
+    top_n: int = 0  # > 0: also count repeated messages, and show this many per file
+    repeats: RepeatCounter | None = field(default=None, repr=False)
+    _foreign_roots: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _rank: str | None = field(default=None, init=False, repr=False)
+    _foreign_by_logger: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(self.subsystem or "", ())
+        self._rank = _rank_of(self.name)
+        if self.top_n > 0 and self.repeats is None:
+            self.repeats = RepeatCounter()
+
+    def add(self, entry: Entry) -> None:
+        """Count one entry of this file; entries come in file order, as :func:`iter_entries` gives them."""
+        self.lines += len(entry.lines)
+        record = entry.record
+        if entry.kind != RECORD or record is None:
+            if entry.kind == TORN:
+                self.torn += 1
+            elif entry.kind == TOO_LONG:
+                self.too_long += 1
+                if len(self.too_long_lines) < TOO_LONG_LINES:
+                    self.too_long_lines.append(entry.line_number)
+            else:
+                self.unparsable += 1
+            return
+        self.records += 1
+        self.continuation_lines += len(entry.lines) - 1
+        self.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
+        logger, level = str(record["logger"]), str(record["level"])
+        self.loggers[logger] += 1
+        self.levels[level] += 1
+        if entry.time:
+            self.first = min(self.first, entry.time) if self.first else entry.time
+            self.last = max(self.last, entry.time)
+        foreign = self._foreign_by_logger.get(logger)
+        if foreign is None:
+            foreign = self._foreign_by_logger[logger] = _under(logger, self._foreign_roots)
+        if foreign:
+            self.foreign += 1
+        if self._rank is not None and str(record.get("rank")) != self._rank:
+            self.other_rank += 1
+        if self.repeats is not None:
+            self.repeats.add(str(record["message"]), logger, level, entry.time)
 
     @property
     def name(self) -> str:
@@ -142,7 +194,7 @@ class FileSummary:
 
     def as_dict(self) -> dict[str, Any]:
         """The file's row as the ``--json`` output gives it (see the module docstring)."""
-        return {
+        row: dict[str, Any] = {
             "file": self.file,
             "subsystem": self.subsystem,
             "format": "json" if self.file.endswith(".jsonl") else "text",
@@ -166,52 +218,32 @@ class FileSummary:
             "host": self.host,
             "node": self.node,
         }
+        if self.repeats is not None:  # only with --top: the keys of a plain summary stay as they were
+            row["top"] = [repeat.as_dict() for repeat in self.repeats.top(self.top_n)]
+            row["top_exact"] = self.repeats.exact
+            row["top_short_by"] = self.repeats.short_by
+        return row
 
 
-def summarise_file(path: str, label: str | None = None) -> FileSummary:
+def summarise_file(path: str, label: str | None = None, *, top: int = 0) -> FileSummary:
     """Count one rank file's lines, records, processes, loggers, levels and misplaced or bad lines.
 
-    ``label`` names the file in the summary (``node/file`` in a gathered directory).
+    ``label`` names the file in the summary (``node/file`` in a gathered directory); ``top`` > 0
+    also finds its ``top`` most repeated messages (:mod:`logconf.repeats`).
     """
-    name = os.path.basename(path)
-    subsystem = subsystem_of(name)
-    foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(subsystem or "", ())
-    rank = _rank_of(name)
-    summary = FileSummary(label or name, bytes=os.path.getsize(path))
+    summary = FileSummary(label or os.path.basename(path), bytes=os.path.getsize(path), top_n=top)
     for entry in iter_entries(path, 0, label):
-        summary.lines += len(entry.lines)
-        record = entry.record
-        if entry.kind != RECORD or record is None:
-            if entry.kind == TORN:
-                summary.torn += 1
-            elif entry.kind == TOO_LONG:
-                summary.too_long += 1
-                if len(summary.too_long_lines) < TOO_LONG_LINES:
-                    summary.too_long_lines.append(entry.line_number)
-            else:
-                summary.unparsable += 1
-            continue
-        summary.records += 1
-        summary.continuation_lines += len(entry.lines) - 1
-        summary.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
-        summary.loggers[str(record["logger"])] += 1
-        summary.levels[str(record["level"])] += 1
-        if entry.time:
-            summary.first = min(summary.first, entry.time) if summary.first else entry.time
-            summary.last = max(summary.last, entry.time)
-        if _under(str(record["logger"]), foreign_roots):
-            summary.foreign += 1
-        if rank is not None and str(record.get("rank")) != rank:
-            summary.other_rank += 1
+        summary.add(entry)
     return summary
 
 
-def summarise(directory: str) -> list[FileSummary]:
+def summarise(directory: str, *, top: int = 0) -> list[FileSummary]:
     """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10).
 
     In a gathered directory the files are ordered by node, then name, and named ``node/file``.
+    ``top`` > 0 also finds each file's most repeated messages.
     """
-    return [summarise_file(path, file_label(path, directory)) for path in rank_files(directory)]
+    return [summarise_file(path, file_label(path, directory), top=top) for path in rank_files(directory)]
 
 
 def _totals(summaries: list[FileSummary]) -> dict[str, int]:
@@ -294,6 +326,30 @@ def node_tables(summaries: list[FileSummary]) -> str:
     for name, r in by_rank(summaries).items():
         rows.append(f"| {name} | {', '.join(r['nodes'])} | {r['records']} | {r['lines']} | {r['bytes']} |")
     return "\n".join(rows)
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def top_table(summaries: list[FileSummary]) -> str:
+    """Each file's most repeated messages (``--top``) as a Markdown table ("" when none was counted)."""
+    rows = []
+    for s in summaries:
+        if s.repeats is None:
+            continue
+        note = "" if s.repeats.exact else f" (counts may be short by up to {s.repeats.short_by})"
+        for r in s.repeats.top(s.top_n):
+            rows.append(f"| {s.file}{note} | {r.count} | {r.first} | {r.last} | {r.level} | {r.logger} | {_cell(r.message)} |")
+    if not rows:
+        return ""
+    head = [
+        "most repeated messages (numbers, ids and addresses masked as <n>, <id>, <addr>):",
+        "",
+        "| file | count | first | last | level | logger | message |",
+        "|---|---:|---|---|---|---|---|",
+    ]
+    return "\n".join(head + rows)
 
 
 def too_long_notes(summaries: list[FileSummary]) -> list[str]:

@@ -189,3 +189,25 @@ def scripted(rank: str, fmt: str, script: tuple[tuple[int, str, str, str], ...],
         )
         record.msecs, record.exc_info = 0.0, exc_info
         logging.getLogger(name).handle(record)
+
+
+def raw_errors(rank: str) -> None:
+    """A vLLM process with its stdio copied (LOGCONF_CAPTURE_STDIO=1): a logged ERROR (its console line and
+    traceback reach the copy), then a raw traceback printed to stderr and a C++-style fatal line, which no
+    record holds."""
+    import traceback
+
+    _setup(rank, "text")
+    os.environ["LOGCONF_CAPTURE_STDIO"] = "1"
+    load_like_vllm()
+    log = logging.getLogger("vllm.v1.engine.core")
+    log.info("before the failures")
+    _fail_step(log, 7)
+    try:
+        raise ValueError("raw failure outside logging")
+    except ValueError:
+        traceback.print_exc()
+    sys.stderr.flush()
+    os.write(2, b"terminate called after throwing an instance of 'c10::Error'\n")
+    os.write(2, b"after the failures\n")  # on stderr too: the copy keeps one stream's order, not two streams'
+

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-FAST = "not real_vllm and not real_skyrl and not packaging and not stress"
+FAST = "not real_vllm and not real_skyrl and not packaging and not stress and not browser and not lnav"
 # Tests that compare timings (ratios): on a loaded machine they fail by chance, and no mutant here
 # changes how long anything takes, so they only make kills doubtful.
 RATIO_TESTS = "not test_masking_time_grows_linearly_with_the_line"
@@ -483,6 +483,45 @@ MUTANTS = [
       "an engine actor created without server_idx keeps another rank"),
     m("skyrl-idx-after-init", "integrations/skyrl.py", "\\n\")\n        original(self, *args, **kwargs)", "\\n\")",
       "the engine actor's own __init__ never runs"),
+    # -- report: logconf report, summary --top, JSON lines' host and Ray context ------------------
+    m("report-first-error-latest", "timeline.py", 'return (a.time or "~", a.order, a.line) < (b.time or "~", b.order, b.line)',
+      'return (a.time or "~", a.order, a.line) > (b.time or "~", b.order, b.line)', "the first error is the latest one"),
+    m("report-tie-ignores-file-order", "timeline.py", '(a.time or "~", a.order, a.line) < (b.time or "~", b.order, b.line)',
+      '(a.time or "~", a.line) < (b.time or "~", b.line)', "equal times: the first error is whichever file was read last"),
+    m("report-gap-threshold-doubled", "timeline.py", "                    if ms - last >= quiet_ms:",
+      "                    if ms - last >= 2 * quiet_ms:", "a silence inside a lane is a gap only at twice --quiet-s"),
+    m("report-no-tail-gap", "timeline.py", "            gaps.append((self.last_ms, run_last))", "            pass",
+      "a process that went quiet to the run's end shows no gap"),
+    m("report-widen-loses-counts", "timeline.py", "into[k] += counts[k]", "into[k] = counts[k]",
+      "bins merged when the grid widens keep one half's counts"),
+    m("report-context-after-short", "timeline.py", "kept.after_left -= 1", "kept.after_left -= 3",
+      "a kept record gets one entry after it, not three"),
+    m("report-script-not-escaped", "report.py", '.replace("</", "<\\\\/")', "",
+      "a record holding </script> ends the page's data script"),
+    m("report-keeps-oldest-lasts", "timeline.py",
+      "            self.lasts[kept.mark].append(kept)  # pushes out the oldest of the last few",
+      "            if len(self.lasts[kept.mark]) < LAST_KEPT:\n                self.lasts[kept.mark].append(kept)",
+      "the 'last' records kept are the 21st to 25th, not the last five"),
+    m("report-stdio-counts-logged-traceback", "stdiocopies.py",
+      'if raw and text.startswith("Traceback") and after_record.get(pid):',
+      "if False:", "a logged record's traceback in the stdio copy counts as a raw error"),
+    m("repeats-no-mask", "repeats.py", "        text = pattern.sub(replacement, text)", "        pass",
+      "repeats that differ in a number are counted apart"),
+    m("repeats-first-not-earliest", "repeats.py", "if time and (not repeat.first or time < repeat.first):", "if False:",
+      "a message's first time is its first record in the file, not its earliest"),
+    m("repeats-unbounded", "repeats.py", "            if len(self.seen) >= self.limit:", "            if False:",
+      "memory grows with every distinct message"),
+    m("repeats-short-by-unsaid", "repeats.py", "        self.short_by += floor", "        self.short_by += 0",
+      "counts after a drop are called exact"),
+    m("summary-top-not-counted", "summary.py", 'self.repeats.add(str(record["message"]), logger, level, entry.time)',
+      "pass", "summary --top lists nothing"),
+    m("summary-foreign-cached-wrong", "summary.py",
+      "foreign = self._foreign_by_logger[logger] = _under(logger, self._foreign_roots)",
+      "foreign = self._foreign_by_logger[logger] = False", "foreign records are no longer counted"),
+    m("jsonlines-no-context", "jsonlines.py", "            **self._context,\n", "",
+      "JSON lines lose the host (and Ray's context)"),
+    m("jsonlines-host-not-from-env", "jsonlines.py", '"host": host_name(file=current_source())',
+      '"host": host_name({}, file=current_source())', "LOGCONF_HOSTNAME is not the host of JSON lines"),
 ]
 
 

@@ -27,7 +27,7 @@ class _Reference(JsonFormatter):
 
     def refresh(self) -> None:
         super().refresh()
-        self.static_fields = {"rank": self.rank}
+        self.static_fields = {"rank": self.rank, **self._context}
 
 
 def _record(msg, args=(), exc_info=None, stack_info=None, **extra):
@@ -90,21 +90,24 @@ def _at_known_time(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-def test_a_plain_record_is_exactly_this_line(json_encoder):
-    """The keys in their documented order, the time in UTC to the millisecond, the rank as a string."""
+def test_a_plain_record_is_exactly_this_line(json_encoder, monkeypatch):
+    """The keys in their documented order, the time in UTC to the millisecond, the rank as a string, the host."""
+    monkeypatch.setenv("LOGCONF_HOSTNAME", "gpu-node-7")
     record = _at_known_time(_record("Added request %s-%d with %d tokens", ("cmpl-7f3a", 1, 128)))
     assert JsonFormatter(rank="3").format(record) == (
         '{"time":"2023-11-14T22:13:20.250Z","level":"INFO","process_name":"EngineCore_DP0","pid":4242,'
-        '"logger":"vllm.v1.engine.async_llm","message":"Added request cmpl-7f3a-1 with 128 tokens","rank":"3"}'
+        '"logger":"vllm.v1.engine.async_llm","message":"Added request cmpl-7f3a-1 with 128 tokens","rank":"3",'
+        '"host":"gpu-node-7"}'
     )
 
 
-def test_extras_follow_the_records_own_fields_masked_and_in_iso_form(json_encoder):
+def test_extras_follow_the_records_own_fields_masked_and_in_iso_form(json_encoder, monkeypatch):
     """A credential extra is "***", a date is ISO 8601, a private attribute is left out, the message is masked."""
+    monkeypatch.setenv("LOGCONF_HOSTNAME", "gpu-node-7")
     when = datetime.datetime(2026, 11, 26, tzinfo=datetime.timezone.utc)
     record = _at_known_time(_record("login with token=abc123", token="abc123", n=3, when=when, _private=1))
     assert JsonFormatter(rank="3").format(record) == (
         '{"time":"2023-11-14T22:13:20.250Z","level":"INFO","process_name":"EngineCore_DP0","pid":4242,'
-        '"logger":"vllm.v1.engine.async_llm","message":"login with token=***","rank":"3",'
+        '"logger":"vllm.v1.engine.async_llm","message":"login with token=***","rank":"3","host":"gpu-node-7",'
         '"token":"***","n":3,"when":"2026-11-26T00:00:00+00:00"}'
     )

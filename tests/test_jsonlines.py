@@ -35,9 +35,16 @@ def strict_records(path) -> list[dict]:
 def own(record: dict, level: str = "INFO") -> dict:
     """The record's own fields, checked: the time is the record's, the rest as the process gave them."""
     assert TIME.fullmatch(record["time"]), record
-    head = {k: record[k] for k in ("level", "process_name", "pid", "logger", "rank")}
-    assert head == {"level": level, "process_name": "MainProcess", "pid": os.getpid(), "logger": "vllm.engine", "rank": "2"}
-    return {k: v for k, v in record.items() if k not in ("time", "level", "process_name", "pid", "logger", "rank")}
+    head = {k: record[k] for k in ("level", "process_name", "pid", "logger", "rank", "host")}
+    assert head == {
+        "level": level,
+        "process_name": "MainProcess",
+        "pid": os.getpid(),
+        "logger": "vllm.engine",
+        "rank": "2",
+        "host": os.uname().nodename,
+    }
+    return {k: v for k, v in record.items() if k not in ("time", "level", "process_name", "pid", "logger", "rank", "host")}
 
 
 @pytest.fixture
@@ -68,6 +75,7 @@ def test_extras_named_like_the_records_own_fields_are_kept_beside_them(json_logs
         "logger",
         "message",
         "rank",
+        "host",
         "extra_time",
         "extra_rank",
         "extra_level",
@@ -315,3 +323,69 @@ def test_msgspec_is_used_where_it_imports_and_json_where_it_does_not(logdir):
     assert seen == {"importable": ["msgspec", "True"], "blocked": ["json", "False"]}
     records = strict_records(logdir / "vllm_rank_2.jsonl")
     assert [(r["message"], r["loss"]) for r in records] == [("hello importable", "NaN"), ("hello blocked", "NaN")]
+
+
+# The README's schema table: (field, type, since), in the order the lines write them.
+SCHEMA = [
+    ("time", "string", "0.1.0"),
+    ("level", "string", "0.1.0"),
+    ("process_name", "string", "0.1.0"),
+    ("pid", "integer", "0.1.0"),
+    ("logger", "string", "0.1.0"),
+    ("message", "string", "0.1.0"),
+    ("rank", "string", "0.1.0"),
+    ("host", "string", "0.1.0"),
+    ("job_id", "string", "0.1.0"),
+    ("node_id", "string", "0.1.0"),
+    ("worker_id", "string", "0.1.0"),
+    ("actor_id", "string", "0.1.0"),
+    ("actor_name", "string", "0.1.0"),
+    ("task_id", "string", "0.1.0"),
+    ("exc_info", "string", "0.1.0"),
+    ("stack_info", "string", "0.1.0"),
+]
+
+
+def _readme_schema() -> list[tuple[str, str, str]]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## JSON lines for log shippers\n", 1)[1].split("\n\n", 2)[1]
+    rows = [line.split(" | ") for line in table.splitlines()[2:]]
+    return [(name.strip("| `"), kind, since.rstrip(" |")) for name, kind, _, since in rows if name.startswith("| `")]
+
+
+def test_the_readme_documents_every_field_in_the_order_lines_write_them(json_logs):
+    """The README's table is the schema; a plain record (outside Ray) writes its fields in that order, Ray's
+    fields and the traceback's where they belong (tests/real/test_real_stack.py checks Ray's on real actors)."""
+    from logconf.raycontext import CONTEXT_FIELDS
+
+    assert _readme_schema() == SCHEMA
+    names = [name for name, _, _ in SCHEMA]
+    assert names[names.index("host") + 1 : names.index("task_id")] == list(CONTEXT_FIELDS)
+    path = json_logs()
+    log = logging.getLogger("vllm.engine")
+    log.info("plain")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed", stack_info=True)
+    plain, failed = strict_records(path)
+    assert list(plain) == names[: names.index("host") + 1]
+    assert list(failed) == [*names[: names.index("host") + 1], "exc_info", "stack_info"]
+    kinds = {"string": str, "integer": int}
+    for name, kind, _ in SCHEMA:
+        if name in failed:
+            assert type(failed[name]) is kinds[kind], name
+
+
+def test_host_is_logconf_hostname_when_set_and_a_bad_one_is_refused_when_the_config_loads(json_logs, monkeypatch):
+    monkeypatch.setenv("LOGCONF_HOSTNAME", "gpu-node-7")
+    path = json_logs()
+    logging.getLogger("vllm.engine").info("x")
+    (record,) = strict_records(path)
+    assert record["host"] == "gpu-node-7"
+    monkeypatch.setenv("LOGCONF_HOSTNAME", "bad/host")
+    with pytest.raises(ValueError) as caught:  # dictConfig's, with logconf's ConfigError as its cause
+        load_like_vllm()
+    cause = caught.value.__cause__
+    assert type(cause).__name__ == "ConfigError"
+    assert "LOGCONF_HOSTNAME" in str(cause) and "'bad/host'" in str(cause)

@@ -91,3 +91,20 @@ def test_the_wheel_installs_the_auto_startup_file_at_the_top_of_site_packages(wh
     assert "auto from the wheel" in (tmp_path / "skyrl_rank_0.log").read_text()
     plain = subprocess.run([str(installed), "-c", "import sys; print('logconf' in sys.modules)"], capture_output=True, text=True)
     assert plain.stdout == "False\n"
+
+
+def test_the_installed_wheel_writes_a_report_page_and_names_its_lnav_format(installed, tmp_path):
+    """The page's template and the lnav format are package data: `logconf report` and `logconf path lnav` work
+    from the wheel, in any directory."""
+    env = {"LOGCONF_DIR": str(tmp_path / "logs")}
+    log = "import logconf, logging; logconf.apply(); logging.getLogger('skyrl.x').warning('from the wheel')"
+    subprocess.run([str(installed), "-c", log], cwd="/", env=env, check=True, capture_output=True)
+    out = tmp_path / "run.html"
+    done = subprocess.run([str(installed), "-m", "logconf", "report", str(tmp_path / "logs"), "-o", str(out)], cwd="/",
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "from the wheel" in out.read_text(encoding="utf-8")
+    lnav = subprocess.run([str(installed), "-m", "logconf", "path", "lnav"], cwd="/", capture_output=True, text=True, check=True)
+    site = Path(lnav.stdout.strip()).parent
+    assert lnav.stdout.strip() == f"{site}/lnav_format.json" and "site-packages" in str(site)
+    assert set(json.loads(Path(lnav.stdout.strip()).read_text())) == {"$schema", "logconf_log", "logconf_json"}

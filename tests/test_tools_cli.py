@@ -17,7 +17,7 @@ from logwriters import REPO, logconf_cli, run, scripted
 
 import logconf.cli
 
-COMMANDS = ["summary", "merge", "tail", "check", "path", "gather"]
+COMMANDS = ["summary", "merge", "tail", "check", "path", "gather", "report"]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 EXAMPLES = {
-    "summary": ["logconf summary /tmp/logconf", "logconf summary demo-logs --json | jq .totals"],
+    "summary": [
+        "logconf summary /tmp/logconf",
+        "logconf summary demo-logs --json | jq .totals",
+        "logconf summary demo-logs --top 5",
+    ],
     "merge": [
         "logconf merge /tmp/logconf --level WARNING",
         "logconf merge demo-logs --logger vllm.v1.engine --since 2026-11-26T09:10:00Z --until 2026-11-26T09:11:00Z",
@@ -33,11 +37,17 @@ EXAMPLES = {
     ],
     "tail": ["logconf tail /tmp/logconf -n 20", "logconf tail -f /tmp/logconf --level WARNING"],
     "check": ["LOGCONF_RANK=3 python -m logconf check $(python -m logconf path vllm)"],
-    "path": ["export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)"],
+    # The lnav example runs in tests/test_lnav.py (it needs lnav).
+    "path": ["export VLLM_LOGGING_CONFIG_PATH=$(python -m logconf path vllm)", 'lnav -i "$(logconf path lnav)"'],
     # Run on a real two-node Ray cluster by tests/real/test_real_multinode.py.
     "gather": [
         "logconf gather run42-logs && logconf summary run42-logs",
         "logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
+    ],
+    # The second, on gather's DEST, runs on the real two-node cluster (tests/real/test_real_multinode.py).
+    "report": [
+        "logconf report demo-logs -o run.html",
+        "logconf gather run42-logs -q && logconf report run42-logs -o run42.html --quiet-s 300",
     ],
 }
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
@@ -119,9 +129,17 @@ def example_shell(tmp_path, monkeypatch):
 
 def test_every_help_example_runs_and_does_what_it_says(example_shell, tmp_path):
     """Each example, run in bash on a real run, prints what it promises."""
-    [summary, summary_jq], [warnings, window, grep], [last, follow] = (EXAMPLES[c] for c in ("summary", "merge", "tail"))
+    [summary, summary_jq, top], [warnings, window, grep], [last, follow] = (EXAMPLES[c] for c in ("summary", "merge", "tail"))
     code, lines = example_shell(summary)
     assert (code, lines[0].split(" | ")[0], lines[-1]) == (0, "| file", "2 files, 10 records, 14 lines: ok")
+    code, lines = example_shell(top)
+    head = lines.index("| file | count | first | last | level | logger | message |")
+    rows = [line.split(" | ")[1:] for line in lines[head + 2 : head + 2 + 8]]
+    assert code == 0 and [row[0] for row in rows] == ["2", "1", "1", "1"] * 2
+    assert [row[-1] for row in rows[:4]] == ["step <n> done |", "engine ready |", "step <n> slow |", "step <n> failed |"]
+    code, lines = example_shell(EXAMPLES["report"][0])
+    assert (code, lines[0].startswith("run.html: 2 lanes from 2 files, 10 records, 2 errors, 4 records kept; ")) == (0, True)
+    assert (tmp_path / "run.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     code, lines = example_shell(summary_jq)
     totals = json.loads("\n".join(lines))
     assert (code, {k: v for k, v in totals.items() if k != "bytes"}) == (

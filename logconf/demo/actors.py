@@ -65,6 +65,11 @@ class EngineActor(_Engine):
         self._start(model)
 
 
+def _reward_model(reward: float) -> float:
+    """The demo's one failure: a reward model that never answers (an ERROR with a traceback at step 1)."""
+    raise TimeoutError(f"reward model did not answer within 30 s (a demo failure; length reward {reward:.3f})")
+
+
 @ray.remote
 class TrainerActor:
     """A SkyRL-shaped trainer: rollouts from the engines, rewards, a weight sync per step."""
@@ -93,6 +98,11 @@ class TrainerActor:
                     tokens += len(out)
                     self.rollout_log.info("engine %d returned %d tokens", index, len(out))
             reward = sum(len(o) for outs in results for o in outs) / max(1, sum(len(outs) for outs in results))
+            if step == 1:
+                try:
+                    _reward_model(reward)
+                except TimeoutError:  # as a trainer does: the step goes on, the error is in the log with its traceback
+                    self.log.exception("step %d: the reward model failed; this step keeps the length reward", step)
             self.log.info("step %d: reward %.3f over %d rollouts", step, reward, sum(len(r) for r in results))
             self.sync_log.info("step %d: synced policy weights to %d engines", step, len(engines))
             if self.loguru_steps is not None:

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from lnavrun import assert_same_as_summary, counts, install_format
 from logwriters import run, scripted
+from reportcheck import check_page
 
 from logconf.summary import summarise
 
@@ -33,8 +35,9 @@ pytestmark = pytest.mark.real_vllm
 STEPS = 2
 PROMPTS = 2  # per engine and step (the demo trainer's prompts_per_engine)
 # The trainer's records: "trainer ready", per step one rollout line per prompt and engine, the
-# step's reward and its weight sync, then "training finished".
-TRAINER_RECORDS = 1 + STEPS * (2 * PROMPTS + 2) + 1
+# step's reward and its weight sync, the reward model's failure at step 1, then "training finished".
+TRAINER_RECORDS = 1 + STEPS * (2 * PROMPTS + 2) + 1 + 1
+REPORT_EXAMPLE = "logconf gather run42-logs -q && logconf report run42-logs -o run42.html --quiet-s 300"  # report --help
 EXAMPLES = [
     "logconf gather run42-logs && logconf summary run42-logs",
     "logconf gather run42-logs --address 10.0.0.5:6379 --dir /scratch/run42/logs",
@@ -335,3 +338,29 @@ def test_importing_logconf_and_its_command_line_imports_no_ray_where_ray_is_inst
         timeout=120,
     )
     assert (done.returncode, done.stdout) == (0, "[]\n"), done.stderr
+
+
+def test_report_lnav_and_summary_top_read_the_gathered_run_as_summary_does(cluster, tmp_path):
+    """On gather's DEST: the page's lanes are node/file and process, marks and records per file equal summary's,
+    the first error is the trainer's on the head node; lnav and summary --top read the node directories too."""
+    info, bash, work = cluster
+    head = f"{socket.gethostname()}-{info['node_ids'][0][:8]}"
+    done = bash(REPORT_EXAMPLE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    gathered = work / "run42-logs"
+    summary = _summary(gathered)
+    shown = check_page(work / "run42.html", summary)
+    assert {n.attrs["data-file"].split("/")[0] for n in shown.select(cls="row lane")} == set(summary["nodes"])
+    assert shown.find("stat-nodes").text().startswith("nodes 2 (")
+    first = shown.find("first-error-text").text()
+    assert first.startswith(f" {head}/skyrl_rank_0.log:") and "step 1: the reward model failed" in first, first
+    home = tmp_path / "home"
+    install_format(home)
+    assert_same_as_summary(counts(home, [gathered / row["file"] for row in summary["files"]], gathered), summary)
+    top = bash("logconf summary run42-logs --top 1")
+    assert top.returncode == 0, top.stderr
+    lines = top.stdout.splitlines()
+    repeated = lines[lines.index("| file | count | first | last | level | logger | message |") :]
+    rollouts = [line for line in repeated if line.startswith(f"| {head}/skyrl_rank_0.log | ")]
+    assert len(rollouts) == 1 and rollouts[0].endswith("| INFO | harbor.rollout | engine <n> returned <n> tokens |")
+    assert rollouts[0].split(" | ")[1] == str(STEPS * 2 * PROMPTS)

@@ -9,15 +9,21 @@ with its real EngineCore and VllmWorker-0 processes, and a trainer actor that ca
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from headless import dom, screenshot
+from lnavrun import assert_same_as_summary, counts, install_format
+from reportcheck import check_page
 
 from logconf.records import parse_line
 from logconf.summary import TRAINER_LOGGERS, VLLM_LOGGERS
 
-from .demo_runs import assert_summary_clean, run_demo
+from .demo_runs import REPO, assert_summary_clean, run_demo
 
 pytestmark = pytest.mark.real_vllm
 
@@ -159,3 +165,78 @@ def test_logconf_summary_finds_nothing_misplaced_or_torn(run):
     for rank in (0, 1):
         record_count = len(run.records(f"vllm_rank_{rank}"))
         assert by_file[f"vllm_rank_{rank}.{run.ext}"]["records"] == record_count
+
+
+def _summary_top(out: Path, top: int) -> dict:
+    command = [sys.executable, "-m", "logconf", "summary", str(out), "--json", "--top", str(top)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
+
+
+def test_report_lnav_and_summary_top_read_the_real_run_as_summary_does(run, tmp_path):
+    """The page in headless Chromium (lanes, marks, the first error and its traceback, a mark's record), lnav's SQL
+    view with the shipped format, and summary --top's most repeated trainer message, on the real run."""
+    summary = assert_summary_clean(run.out)
+    page = tmp_path / "run.html"
+    command = [sys.executable, "-m", "logconf", "report", str(run.out), "-o", str(page)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    shown = check_page(page, summary)
+    # The demo's one ERROR, the trainer's reward model at step 1, is the run's first error, traceback and all.
+    first = shown.find("first-error-text").text()
+    assert first.startswith(f" skyrl_rank_0.{run.ext}:") and "step 1: the reward model failed" in first, first
+    record = dom(page, "test=click:first-error").select("pre", cls="record")[0].text()
+    assert record.splitlines()[1] == "Traceback (most recent call last):"
+    assert "TimeoutError: reward model did not answer within 30 s" in record
+    # A click on each file's first WARNING mark shows WARNING records of that file (the trainer has one at least).
+    seen = set()
+    for lane in shown.select(cls="row lane"):
+        marks, stem = lane.select(cls="mark warning"), lane.attrs["data-file"].rsplit(".", 1)[0]
+        if not marks or stem in seen:
+            continue
+        seen.add(stem)
+        firsts = {r["message"].split("\n")[0] for r in run.records(stem) if r["level"] == "WARNING"}
+        clicked = dom(page, f"test=click:{marks[0].id}").find("details").select("pre", cls="record")
+        heads = [p.text().splitlines()[0] for p in clicked]
+        assert heads and all(" WARNING " in head and head.split(": ", 1)[1] in firsts for head in heads), heads
+    assert "skyrl_rank_0" in seen
+    screenshot(page, tmp_path / "run.png")
+    home = tmp_path / "home"
+    install_format(home)
+    assert_same_as_summary(counts(home, [run.out / row["file"] for row in summary["files"]], run.out), summary)
+    (trainer,) = [row for row in _summary_top(run.out, 1)["files"] if row["file"].startswith("skyrl_rank_0.")]
+    (top,) = trainer["top"]
+    expected = run.meta["steps"] * 2 * 2  # a rollout line per step, engine and prompt
+    assert (top["logger"], top["message"], top["count"]) == ("harbor.rollout", "engine <n> returned <n> tokens", expected)
+
+
+def test_json_lines_carry_the_host_and_in_ray_actors_rays_context(run):
+    """JSON lines: every record names the host; the actors' records add Ray's job, node, worker and actor ids and the
+    running task's id (EngineActor's __init__, TrainerActor's __init__ and train are three tasks); EngineCore and
+    the vLLM worker, which are no Ray processes, carry none of Ray's."""
+    if run.ext == "log":
+        assert not any('"job_id"' in run.file(stem).read_text() for stem in ("vllm_rank_0", "skyrl_rank_0"))
+        return
+    host = os.uname().nodename
+    engine = run.records("vllm_rank_0")
+    trainer = run.records("skyrl_rank_0")
+    assert {r["host"] for r in engine + trainer} == {host}
+    ray_keys = ["job_id", "node_id", "worker_id", "actor_id", "task_id"]
+    actor_pid = run.meta["engine_actor_pids"][0]
+    in_actor = [r for r in engine if r["pid"] == actor_pid]
+    outside = [r for r in engine if r["process_name"].startswith(("EngineCore", "VllmWorker"))]
+    assert in_actor and outside
+    for record in in_actor + trainer:
+        keys = list(record)
+        assert keys[keys.index("host") + 1 : keys.index("host") + 1 + len(ray_keys)] == ray_keys, keys
+    assert not any(key in record for record in outside for key in ray_keys)
+    assert not any("actor_name" in record for record in in_actor + trainer)  # unnamed actors: Ray gives no name
+    jobs = {r["job_id"] for r in in_actor + trainer}
+    nodes = {r["node_id"] for r in in_actor + trainer}
+    assert len(jobs) == 1 and len(nodes) == 1
+    assert len({r["actor_id"] for r in in_actor} | {r["actor_id"] for r in trainer}) == 2
+    ready = [r for r in trainer if r["message"] == "trainer ready"]
+    steps = [r for r in trainer if r["logger"] == "skyrl_train.weight_sync"]
+    assert len({r["task_id"] for r in ready}) == 1 and len({r["task_id"] for r in steps}) == 1
+    assert ready[0]["task_id"] != steps[0]["task_id"]  # the creation task, then the train() call
