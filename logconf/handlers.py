@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import netfs, raycontext
+from logconf import netfs, raycontext, stackdump
 from logconf.errors import ConfigError, current_source
 from logconf.hold import RecordHold
 from logconf.reports import WriteFailures, caller_error, tell
@@ -33,6 +33,7 @@ __all__ = [
     "FilePlan",
     "RankFileHandler",
     "follow_rank",
+    "live_directories",
     "parse_level",
     "plan_rank_file",
     "retarget_all",
@@ -218,13 +219,18 @@ class RankFileHandler(logging.Handler):
     Its parts: :class:`logconf.hold.RecordHold` keeps the records of a Ray actor whose rank is
     not known yet; ``_append`` writes one record, ``_end_cut_short`` and ``_take_back`` repair
     what a killed writer or a full disk left; :class:`logconf.reports.WriteFailures` and
-    :func:`logconf.reports.caller_error` say what went wrong, and whose fault it is.
+    :func:`logconf.reports.caller_error` say what went wrong, and whose fault it is. The
+    process it runs in can be asked for its stacks (:mod:`logconf.stackdump`).
     """
+
+    reachable = True  # register the process for `logconf stacks` (not logconf's own helper processes)
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
         # Resolve first: a handler that fails here must not be registered with logging, whose
         # next shutdown (every later dictConfig, and interpreter exit) would close it half-built.
         plan = _Plan(directory, filename, **options)
+        if self.reachable:
+            stackdump.settings()  # a bad LOGCONF_STACKS_SIGNAL or LOGCONF_STALL_S fails here, by name
         self._fd: int | None = None
         super().__init__()
         self._plan = plan
@@ -245,9 +251,18 @@ class RankFileHandler(logging.Handler):
             self._plan.check(self.path, create=True)
             _HOLDING.add(self)
             self._held.start_timer(functools.partial(_release_when_due, weakref.ref(self)))
+            self._reach()
         else:
             self._open()
         _LIVE.add(self)
+
+    def _reach(self) -> None:
+        """Let `logconf stacks` reach this process: once per process, and again in a fork child."""
+        if self.reachable:
+            with contextlib.suppress(ConfigError):  # checked in __init__; changed since: leave it
+                registration = stackdump.register(os.path.dirname(self.path))
+                if registration is not None:
+                    follow_rank(registration)
 
     # The write-failure counters, by the names that subclasses (logconf.capture) use.
     @property
@@ -300,6 +315,7 @@ class RankFileHandler(logging.Handler):
         self._readable = flags != 0
         self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
+        self._reach()
         return fd
 
     def retarget(self) -> None:
@@ -547,6 +563,11 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[R
 def follow_rank(writer: Any) -> None:
     """Have ``switch_rank`` call ``writer.retarget(release=True)`` too (the stdio tee's file follows the rank)."""
     _FOLLOWERS.add(writer)
+
+
+def live_directories() -> list[str]:
+    """The directories that this process's live RankFileHandlers write into."""
+    return sorted({os.path.dirname(h.path) for h in list(_LIVE) if h.reachable})
 
 
 def retarget_all() -> None:

@@ -35,6 +35,8 @@ __all__ = [
     "rank_files",
     "rank_name",
     "rank_names",
+    "stdio_name",
+    "stdio_names",
     "subsystem_of",
     "time_key",
 ]
@@ -96,6 +98,13 @@ def rank_name(filename: str) -> RankName | None:
     return None
 
 
+def stdio_name(filename: str) -> RankName | None:
+    """Split a ``.stdio.log`` copy's name (``vllm_rank_0.stdio.log``, ``vllm_rank_0@node1.stdio.log``) as its rank file's."""
+    if not filename.endswith(".stdio.log"):
+        return None
+    return rank_name(filename[: -len(".stdio.log")] + ".log")
+
+
 def natural_key(name: str) -> tuple[Any, ...]:
     """Sort key that puts ``vllm_rank_2.log`` before ``vllm_rank_10.log``; the name breaks ties."""
     return (tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name)), name)
@@ -129,12 +138,12 @@ def rank_files(path: str) -> list[str]:
     return [os.path.join(path, n) for n in ranked]
 
 
-def _ranked_in(directory: str) -> list[str]:
+def _ranked_in(directory: str, kind: Any = subsystem_of) -> list[str]:
     try:
         names = os.listdir(directory)
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return sorted((n for n in names if subsystem_of(n) and os.path.isfile(os.path.join(directory, n))), key=natural_key)
+    return sorted((n for n in names if kind(n) and os.path.isfile(os.path.join(directory, n))), key=natural_key)
 
 
 def rank_names(directory: str) -> list[str]:
@@ -153,6 +162,15 @@ def rank_names(directory: str) -> list[str]:
         return []
     nodes = sorted(subdirectories, key=natural_key)
     return [f"{node}/{name}" for node in nodes for name in _ranked_in(os.path.join(directory, node))]
+
+
+def stdio_names(directory: str) -> list[str]:
+    """Return the ``.stdio.log`` copies of ``directory`` as :func:`rank_names` returns rank files:
+    the run's own, or in a gathered directory (no rank file of its own) each node's, as ``node/name``."""
+    if _ranked_in(directory) or not rank_names(directory):
+        return _ranked_in(directory, stdio_name)
+    nodes = sorted({name.split("/")[0] for name in rank_names(directory)}, key=natural_key)
+    return [f"{node}/{name}" for node in nodes for name in _ranked_in(os.path.join(directory, node), stdio_name)]
 
 
 def file_label(path: str, root: str | None = None) -> str:
