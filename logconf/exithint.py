@@ -31,14 +31,14 @@ _started = 0.0
 
 
 def _started_at() -> float:
-    """This process's start, as a Unix time (``/proc``), or now if it cannot be read."""
+    """This process's start, as a Unix time (``/proc``, to 10 ms), or now if it cannot be read."""
     try:
         with open("/proc/self/stat", "rb") as file:
             ticks = int(file.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/stat", encoding="ascii") as file:
-            boot = next(int(line.split()[1]) for line in file if line.startswith("btime"))
-        return boot + ticks / os.sysconf("SC_CLK_TCK") - 1.0  # btime is whole seconds
-    except (OSError, ValueError, IndexError, StopIteration):
+        with open("/proc/uptime", encoding="ascii") as file:
+            uptime = float(file.read().split()[0])
+        return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
         return time.time()
 
 

@@ -152,12 +152,19 @@ def group(processes: Iterable[ProcessStacks]) -> list[Group]:
         kinds.setdefault(item.kind, []).append(item)
     ordered: list[Group] = []
     for kind in sorted(kinds, key=lambda k: (-sum(len(g.members) for g in kinds[k]), k)):
-        groups = sorted(kinds[kind], key=lambda g: -len(g.members))
+        groups = sorted(kinds[kind], key=lambda g: (-len(g.members), min(_rank_order(m.rank) for m in g.members)))
         majority = len(groups) > 1 and len(groups[0].members) > len(groups[1].members)
         for item in groups[1:]:
             item.odd = majority
         ordered.extend(groups)
     return ordered
+
+
+def _rank_order(rank: str | None) -> tuple[int, int, str]:
+    """Numeric ranks first, in number order, then named ones (``driver``), then none."""
+    if rank is None:
+        return (2, 0, "")
+    return (0, int(rank), "") if rank.isdigit() else (1, 0, rank)
 
 
 def rank_list(ranks: Iterable[str | None]) -> str:

@@ -301,11 +301,13 @@ def _wait_for_dumps(waiting: dict[int, tuple[Dump, int, int]], timeout: float) -
         dump.problem = f"no dump within {timeout:g} s (state {state}: {_STATES.get(state, 'gone')})"
 
 
-def _node_collect(dirs: list[str] | None, timeout: float, claim_unowned: bool) -> dict[str, Any]:
-    """Run on a Ray node: collect this node's processes (those of its raylet, and unowned ones if asked)."""
+def _node_collect(dirs: list[str] | None, timeout: float, claim_unowned: bool, caller: list[Any]) -> dict[str, Any]:
+    """Run on a Ray node: collect this node's processes (those of its raylet, and unowned ones if asked),
+    never this task's own process nor the command's (``caller``: host, boot id, pid)."""
     mine = _raylet_of(os.getpid())
+    skip = [os.getpid()] + ([int(caller[2])] if list(host_key()) == list(caller[:2]) else [])
     records = []
-    for record in find_processes(dirs=dirs, exclude=[os.getpid()]):
+    for record in find_processes(dirs=dirs, exclude=skip):
         owner = _raylet_of(int(record["pid"]))
         if owner == mine or (owner is None and claim_unowned):
             records.append(record)
@@ -335,7 +337,8 @@ def collect_cluster(address: str, dirs: Sequence[str] | None = None, timeout: fl
         first = (node.hostname, node.ip) not in machines
         machines.add((node.hostname, node.ip))
         strategy = NodeAffinitySchedulingStrategy(node.node_id, soft=False)
-        refs.append(task.options(scheduling_strategy=strategy).remote(list(dirs) if dirs else None, timeout, first))
+        caller = [*host_key(), os.getpid()]
+        refs.append(task.options(scheduling_strategy=strategy).remote(list(dirs) if dirs else None, timeout, first, caller))
     collection = Collection(nodes=[names[n.node_id] for n in nodes])
     for node, result in zip(nodes, ray.get(refs), strict=True):
         for record, name, state, moment, text, problem in result["dumps"]:

@@ -84,9 +84,8 @@ def test_errors_shows_enginecores_own_traceback_first_with_what_it_logged_before
     assert lines[0].startswith("First error (the first ERROR or CRITICAL record; 4 errors in all, 2 distinct): 20")
     assert lines[0].endswith(f"vllm_rank_0.log line 4, rank 0, EngineCore_DP0[{core}]")
     assert lines[1] == f"  what EngineCore_DP0[{core}] wrote just before it:"
-    assert lines[2].endswith(
-        f"vllm_rank_0.log INFO rank=0 EngineCore_DP0[{core}] vllm.v1.engine.core: Initializing a V1 LLM engine with config: model=tiny"
-    )
+    engine_core = f"EngineCore_DP0[{core}] vllm.v1.engine.core"
+    assert lines[2].endswith(f"vllm_rank_0.log INFO rank=0 {engine_core}: Initializing a V1 LLM engine with config: model=tiny")
     assert lines[3].endswith(f"EngineCore_DP0[{core}] vllm.v1.engine.core: allocating the KV cache at 0x7f3a00001000")
     assert lines[4].endswith(
         f"vllm_rank_0.log ERROR rank=0 EngineCore_DP0[{core}] vllm.v1.engine.core: EngineCore failed to start."
@@ -205,11 +204,16 @@ import faulthandler, os, sys
 sys.path.insert(0, os.environ["HELPERS"])
 from helpers import load_like_vllm
 load_like_vllm()
-import logging
+import logging, traceback
 try:
     raise KeyError("cache")
 except KeyError:
     logging.getLogger("vllm.worker").warning("retrying after a miss", exc_info=True)
+logging.getLogger("vllm.worker").warning("slow step")
+try:
+    1 / 0
+except ZeroDivisionError:
+    traceback.print_exc()  # raw, right after a console line that has no traceback of its own
 sys.stdout.flush()
 os.write(2, b"terminate called after throwing an instance of 'c10::Error'\n  what():  CUDA error: out of memory at 0x7f00\n")
 faulthandler.enable()
@@ -224,7 +228,8 @@ def test_a_cpp_terminate_and_a_fatal_python_error_in_the_stdio_copy_count_but_a_
     report = scan(str(logdir))
     found = sorted((d.first.lines[0], d.first.last_line) for d in report.distinct.values())
     assert found == [
-        ("Fatal Python error: Aborted", 'File "<string>", line 14 in <module>'),
+        ("Fatal Python error: Aborted", 'File "<string>", line 19 in <module>'),
+        ("Traceback (most recent call last):", "ZeroDivisionError: division by zero"),
         ("terminate called after throwing an instance of 'c10::Error'", "what():  CUDA error: out of memory at 0x7f00"),
     ]
-    assert report.errors == 2  # the WARNING's own traceback, copied from the console, is not a third
+    assert report.errors == 3  # the WARNING's own traceback, copied from the console, is not a fourth

@@ -106,6 +106,7 @@ def test_a_process_that_cannot_dump_is_named_with_its_state_and_the_command_exit
         finally:
             os.kill(children[1].pid, signal.SIGCONT)
     assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0].endswith("signalled with SIGRTMIN+5: 1 dumps")
     missing = f"- no dump from rank 1's TrainerWorker[{children[1].pid}] on {socket.gethostname()}: "
     assert missing + "no dump within 0.5 s (state T: stopped)" in done.stdout
     assert done.stdout.splitlines()[1] == f"- rank 0's TrainerWorker[{children[0].pid}] waits in `wait_for_peers` (<string>:9)"
