@@ -32,6 +32,7 @@ from typing import Any
 
 from logconf.logfiles import (
     RECORD,
+    Entry,
     LineReader,
     iter_entries,
     natural_key,
@@ -44,7 +45,7 @@ from logconf.logfiles import (
 )
 from logconf.merge import render
 from logconf.records import TEXT_LINE, level_number
-from logconf.stackgroups import kind_of
+from logconf.stackgroups import kind_of, plural
 
 __all__ = ["ErrorReport", "Found", "mask", "render_report", "report_json", "scan", "stdio_errors", "utc"]
 
@@ -109,13 +110,18 @@ class Found:
     logger: str | None  # None: a raw error from a .stdio.log copy
     message: str
     lines: list[str]
-    before: list[str] = field(default_factory=list)
+    context: Sequence[Any] = ()  # what its process wrote just before it: lines, or entries rendered when shown
     estimated: bool = False  # the time of a stdio error is its process's last record's
     order: tuple[Any, ...] = ()
 
     @property
     def node(self) -> str | None:
         return node_of(self.file)
+
+    @property
+    def before(self) -> list[str]:
+        """The lines its process wrote just before it (a record's first line, as merge shows it)."""
+        return [item if isinstance(item, str) else render(item).split("\n", 1)[0][:500] for item in self.context]
 
     @property
     def last_line(self) -> str:
@@ -217,11 +223,26 @@ class _Deadline:
         self.count = 0
 
     def passed(self) -> bool:
+        if self.at is None:
+            return False
         self.count += 1
-        return self.at is not None and self.count % 1024 == 0 and time.monotonic() > self.at
+        return self.count % 1024 == 0 and time.monotonic() > self.at
 
 
 Key = tuple[str | None, int, str]  # (node, pid, time) of a record
+
+
+_BELOW = frozenset(("DEBUG", "INFO", "WARNING", "TRACE", "SUCCESS", "NOTSET"))  # most records: no level lookup
+_ERRORS = frozenset(("ERROR", "CRITICAL"))
+
+
+def _is_error(level: object) -> bool:
+    if level in _BELOW:
+        return False
+    if level in _ERRORS:
+        return True
+    number = level_number(str(level))
+    return number is not None and number >= _ERROR
 
 
 def _record_errors(
@@ -232,38 +253,39 @@ def _record_errors(
     ``echoes`` are records whose console copy a traceback follows in a stdio copy; those that
     hold that traceback themselves go into ``owned``.
     """
-    recent: dict[tuple[str | None, int, str], collections.deque[str]] = {}
     node = node_of(label)
+    seen: dict[tuple[Any, Any], tuple[ProcessLast, collections.deque[Entry]]] = {}
     for entry in iter_entries(path, order, label):
         if deadline.passed():
             return False
         record = entry.record
-        if entry.kind != RECORD or record is None or (since and entry.time < since):
+        if record is None or entry.kind != RECORD or (since and entry.time < since):
             continue
-        pid, name = int(record.get("pid") or 0), str(record.get("process_name"))
-        if echoes and (node, pid, entry.time) in echoes and (len(entry.lines) > 1 or record.get("exc_info")):
-            owned.add((node, pid, entry.time))
-        key = (node, pid, name)
-        process = report.processes.get(key)
-        if process is None:
-            process = report.processes[key] = ProcessLast(node, name, pid, record.get("rank"))
+        pid, name = record.get("pid"), record.get("process_name")
+        known = seen.get((pid, name))
+        if known is None:
+            key = (node, int(pid or 0), str(name))
+            process = report.processes.get(key)
+            if process is None:
+                process = report.processes[key] = ProcessLast(node, key[2], key[1], record.get("rank"))
+            process.files.add(label)
+            known = seen[(pid, name)] = (process, collections.deque(maxlen=CONTEXT))
+        process, history = known
         process.records += 1
-        process.last = max(process.last, entry.time)
-        process.files.add(label)
-        history = recent.setdefault(key, collections.deque(maxlen=CONTEXT))
-        number = level_number(str(record.get("level")))
-        if number is not None and number >= _ERROR:
+        if entry.time > process.last:
+            process.last = entry.time
+        if echoes and (node, process.pid, entry.time) in echoes and (len(entry.lines) > 1 or record.get("exc_info")):
+            owned.add((node, process.pid, entry.time))
+        if _is_error(record.get("level")):
             text = render(entry).split("\n")
             report.add(
                 Found(
-                    entry.time, label, entry.line_number, record.get("rank"), name, pid, str(record.get("level")),
-                    str(record.get("logger")), str(record.get("message")).split("\n", 1)[0], _kept(text), list(history),
-                    order=(0, order, entry.position),
+                    entry.time, label, entry.line_number, record.get("rank"), process.process, process.pid,
+                    str(record.get("level")), str(record.get("logger")), str(record.get("message")).split("\n", 1)[0],
+                    _kept(text), tuple(history), order=(0, order, entry.position),
                 )
             )  # fmt: skip
-            history.append(text[0][:500])
-        else:
-            history.append(render(entry).split("\n", 1)[0][:500])
+        history.append(entry)
     return True
 
 
@@ -474,10 +496,6 @@ def _ordered(report: ErrorReport) -> list[tuple[str, Distinct]]:
     return sorted(report.distinct.items(), key=lambda item: (item[1].first.time, item[1].first.order))
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" + ("" if number == 1 else "s")
-
-
 def _when(found: Found) -> str:
     return ("~" if found.estimated else "") + found.time
 
@@ -491,7 +509,7 @@ def render_report(report: ErrorReport, quiet_s: float = QUIET_S) -> str:
     else:
         where = "a raw error in the stdio copy" if first.logger is None else "the first ERROR or CRITICAL record"
         out.append(
-            f"First error ({where}; {_count(report.errors, 'error')} in all, {len(report.distinct)} distinct): "
+            f"First error ({where}; {plural(report.errors, 'error')} in all, {len(report.distinct)} distinct): "
             f"{_when(first)} {first.file} line {first.line}, rank {first.rank}, {first.who()}"
         )
         if first.before:

@@ -14,7 +14,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Frame", "Group", "ProcessStacks", "Thread", "group", "kind_of", "parse_dump", "rank_list", "sentences", "where"]
+__all__ = [
+    "Frame",
+    "Group",
+    "ProcessStacks",
+    "Thread",
+    "group",
+    "kind_of",
+    "parse_dump",
+    "plural",
+    "rank_list",
+    "sentences",
+    "where",
+]
 
 _THREAD = re.compile(r"(Current thread|Thread) (0x[0-9a-fA-F]+)(?: \[(?P<name>[^\]]*)\])? \(most recent call first\):")
 _FRAME = re.compile(r'  File "(?P<file>.*)", line (?P<line>\d+|\?\?\?) in (?P<function>.*)')
@@ -180,6 +192,11 @@ def rank_list(ranks: Iterable[str | None]) -> str:
             runs.append([number])
     parts = [f"{run[0]} to {run[-1]}" if len(run) > 2 else ", ".join(map(str, run)) for run in runs]
     return ", ".join(parts + words)
+
+
+def plural(number: int, noun: str) -> str:
+    """``1 process``, ``2 processes``, ``3 dumps``: a count as a sentence says it."""
+    return f"{number} {noun}{'' if number == 1 else 'es' if noun.endswith('s') else 's'}"
 
 
 def _in(frame: Frame | None) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from logconf.logfiles import LogDirError, time_key
 from logconf.stackdump import SCHEMA, catches, caught_signals, host_key, process_start, registry_dir, signal_name
-from logconf.stackgroups import Group, ProcessStacks, group, parse_dump, sentences
+from logconf.stackgroups import Group, ProcessStacks, group, parse_dump, plural, sentences
 
 __all__ = [
     "Collection",
@@ -109,6 +109,7 @@ class Dump:
             "state": self.state,
             "problem": self.problem,
             "main_thread": self.record.get("main_thread"),
+            "chained": self.record.get("chained"),  # it had a handler of its own for the signal, which ran too
             "threads": [{"id": t.ident, "current": t.current, "frames": [f.as_json() for f in t.frames]} for t in stacks.threads],
         }
 
@@ -382,8 +383,8 @@ def render(collection: Collection, frames: int = 8) -> str:
     groups = collection.groups()
     got = len(collection.dumps) - len(collection.missing)
     lines = [
-        f"{len(collection.dumps)} processes on {len(collection.nodes)} node(s) ({', '.join(collection.nodes)}), "
-        f"signalled with {collection.signal or '-'}: {got} dumps"
+        f"{plural(len(collection.dumps), 'process')} on {plural(len(collection.nodes), 'node')} "
+        f"({', '.join(collection.nodes)}), signalled with {collection.signal or '-'}: {plural(got, 'dump')}"
     ]
     lines += [f"- {s}" for s in sentences(groups)]
     lines += [f"- no dump from {d.stacks().who()} on {d.node}: {d.problem}" for d in collection.missing]

@@ -34,6 +34,7 @@ from logconf.handlers import RankFileHandler
 from logconf.logfiles import RECORD, iter_entries, rank_name, rank_names
 from logconf.reports import tell
 from logconf.stackdump import host_key, watcher_lock
+from logconf.stackgroups import plural
 from logconf.stacks import collection_of, find_processes, render
 
 __all__ = ["LOGGER", "Watcher", "interval_for", "main", "snapshot"]
@@ -139,7 +140,7 @@ class Watcher:
         summary = "; ".join(line[2:] for line in render(collection).splitlines()[1:] if line.startswith("- "))
         message = (
             f"no rank file in {self.log_dir} grew on {self.host} since {_utc(since)} (LOGCONF_STALL_S={self.stall_s:g}): "
-            f"the stacks of {len(collection.dumps)} process{'es' if len(collection.dumps) != 1 else ''} are in {path}: {summary}"
+            f"the stacks of {plural(len(collection.dumps), 'process')} are in {path}: {summary}"
         )
         self.warn(message)
         return path

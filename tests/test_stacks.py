@@ -28,7 +28,7 @@ def test_stacks_names_the_worker_blocked_in_a_c_call_and_the_one_holding_the_gil
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "dest" / "stacks.json").read_text())
     lines = done.stdout.splitlines()
-    assert lines[0] == f"5 processes on 1 node(s) ({socket.gethostname()}), signalled with SIGRTMIN+5: 5 dumps"
+    assert lines[0] == f"5 processes on 1 node ({socket.gethostname()}), signalled with SIGRTMIN+5: 5 dumps"
     assert lines[1] == "- 3 TrainerWorker processes (ranks 0 to 2) wait in `wait_for_peers` (<string>:9)"
     assert lines[2] == (
         f"- odd one out: rank 3's TrainerWorker[{pids[3]}] waits in `recv_weights` (<string>:13), "
@@ -106,7 +106,7 @@ def test_a_process_that_cannot_dump_is_named_with_its_state_and_the_command_exit
         finally:
             os.kill(children[1].pid, signal.SIGCONT)
     assert done.returncode == 1, done.stderr
-    assert done.stdout.splitlines()[0].endswith("signalled with SIGRTMIN+5: 1 dumps")
+    assert done.stdout.splitlines()[0].endswith("signalled with SIGRTMIN+5: 1 dump")
     missing = f"- no dump from rank 1's TrainerWorker[{children[1].pid}] on {socket.gethostname()}: "
     assert missing + "no dump within 0.5 s (state T: stopped)" in done.stdout
     assert done.stdout.splitlines()[1] == f"- rank 0's TrainerWorker[{children[0].pid}] waits in `wait_for_peers` (<string>:9)"

@@ -58,7 +58,7 @@ def test_stacks_reaches_both_nodes_and_names_the_workers_blocked_in_c_and_holdin
     pids, driver = stacks_run["pids"], stacks_run["driver"]
     head, other = (f"{socket.gethostname()}-{n[:8]}" for n in stacks_run["node_ids"])
     lines = stacks_run["stdout"].splitlines()
-    assert lines[0] == f"6 processes on 2 node(s) ({head}, {other}), signalled with SIGRTMIN+5: 6 dumps"
+    assert lines[0] == f"6 processes on 2 nodes ({head}, {other}), signalled with SIGRTMIN+5: 6 dumps"
     assert lines[1] == "- 3 TrainerWorker processes (ranks 0 to 2) wait in `wait_for_peers` (failure_actors.py:28)"
     assert lines[2] == (
         f"- odd one out: rank 3's TrainerWorker[{pids[3]}] waits in `recv_weights` (failure_actors.py:32), "
@@ -131,6 +131,7 @@ def test_a_live_engines_actor_enginecore_and_worker_each_give_one_dump(failure_r
     )
     for process in document["processes"]:
         assert process["problem"] is None, process
+        assert process["chained"] is False  # no handler of vLLM's, Ray's or torch's for the signal before logconf's
         assert sum(t["current"] for t in process["threads"]) == 1  # one dump each: one thread took the signal
     by_name = {p["process_name"]: p for p in document["processes"] if p["pid"] in engine}
     assert by_name["EngineActor"]["pid"] == family["actor"]
