@@ -34,8 +34,10 @@ from typing import Any
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
+sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import merge_bench  # noqa: E402
+from failure_helpers import wait_asleep  # noqa: E402
 
 WAITER = r"""
 import logging, sys, threading
@@ -56,20 +58,6 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _asleep(pids: list[int], timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    streak = 0
-    while streak < 3:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workers did not all reach their wait")
-        states = []
-        for pid in pids:
-            with open(f"/proc/{pid}/stat", "rb") as file:
-                states.append(file.read().rsplit(b")", 1)[1].split()[0])
-        streak = streak + 1 if all(s == b"S" for s in states) else 0
-        time.sleep(0.05)
-
-
 def _stacks_one_node(python: str, root: str, count: int) -> dict[str, float]:
     logdir, registry = os.path.join(root, f"logs-{count}"), os.path.join(root, f"registry-{count}")
     env = _env(LOGCONF_DIR=logdir, LOGCONF_STACKS_DIR=registry)
@@ -77,7 +65,7 @@ def _stacks_one_node(python: str, root: str, count: int) -> dict[str, float]:
     try:
         for worker in workers:
             assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
-        _asleep([w.pid for w in workers])
+        wait_asleep([w.pid for w in workers])
         walls, collections = [], []
         os.environ["LOGCONF_STACKS_DIR"] = registry
         from logconf.stacks import collect_here
@@ -137,7 +125,7 @@ def run_on_cluster(root: str, per_node: int) -> dict[str, Any]:
         pids = ray.get([a.pid.remote() for a in actors])
         for actor in actors:
             actor.wait.remote()
-        _asleep(pids)
+        wait_asleep(pids)
         env = {**_env(LOGCONF_STACKS_DIR=registry), **LOOPBACK}
         walls = []
         for _ in range(REPS):

@@ -36,6 +36,7 @@ __all__ = [
     "FileCopy",
     "GatherResult",
     "NodeInfo",
+    "cluster_nodes",
     "copy_file",
     "gather",
     "list_rank_files",
@@ -292,6 +293,21 @@ def _alive_nodes(ray: Any) -> list[NodeInfo]:
     ]
 
 
+def cluster_nodes(address: str | None) -> tuple[Any, list[NodeInfo], dict[str, str], Callable[[NodeInfo], dict[str, Any]]]:
+    """Connect to the cluster; return ``ray``, its alive nodes, their names, and ``.options()`` pinning a task to a node."""
+    ray = _connect(address)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = _alive_nodes(ray)
+    if not nodes:
+        raise LogDirError("the Ray cluster has no alive node")
+
+    def pinned(node: NodeInfo) -> dict[str, Any]:
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
+
+    return ray, nodes, node_names(nodes), pinned
+
+
 def _write_manifest(dest: str, result: GatherResult) -> None:
     """Record which node each subdirectory holds; nodes of earlier runs that are gone stay listed."""
     path = os.path.join(dest, MANIFEST)
@@ -329,19 +345,9 @@ def gather(
         raise LogDirError(f"--chunk-mib: must be positive, got {chunk} bytes")
     if os.path.exists(dest) and not os.path.isdir(dest):
         raise LogDirError(f"{dest}: not a directory (gather writes DEST/<node>/<file>)")
-    ray = _connect(address)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    nodes = _alive_nodes(ray)
-    if not nodes:
-        raise LogDirError("the Ray cluster has no alive node")
-    names = node_names(nodes)
+    ray, nodes, names, pinned = cluster_nodes(address)
     listing = ray.remote(num_cpus=0)(_node_listing)
     stream = ray.remote(num_cpus=0, num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)(_node_stream)
-
-    def pinned(node: NodeInfo) -> dict[str, Any]:
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
-
     listings = ray.get([listing.options(**pinned(n)).remote(directory) for n in nodes])
     os.makedirs(dest, exist_ok=True)
     result = GatherResult(os.path.abspath(dest))

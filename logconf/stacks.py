@@ -322,24 +322,17 @@ def collect_cluster(address: str, dirs: Sequence[str] | None = None, timeout: fl
     A process that descends from no raylet (the job's driver) is collected by the first node of
     its machine only, so that nodes sharing a machine do not signal it twice.
     """
-    from logconf.gather import _alive_nodes, _connect, node_names  # Ray loads only here
+    from logconf.gather import cluster_nodes  # Ray loads only here
 
-    ray = _connect(address)
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    nodes = _alive_nodes(ray)
-    if not nodes:
-        raise LogDirError("the Ray cluster has no alive node")
-    names = node_names(nodes)
+    ray, nodes, names, pinned = cluster_nodes(address)
     task = ray.remote(num_cpus=0)(_node_collect)
     machines: set[tuple[str, str]] = set()
     refs = []
     for node in nodes:
         first = (node.hostname, node.ip) not in machines
         machines.add((node.hostname, node.ip))
-        strategy = NodeAffinitySchedulingStrategy(node.node_id, soft=False)
         caller = [*host_key(), os.getpid()]
-        refs.append(task.options(scheduling_strategy=strategy).remote(list(dirs) if dirs else None, timeout, first, caller))
+        refs.append(task.options(**pinned(node)).remote(list(dirs) if dirs else None, timeout, first, caller))
     collection = Collection(nodes=[names[n.node_id] for n in nodes])
     for node, result in zip(nodes, ray.get(refs), strict=True):
         for record, name, state, moment, text, problem in result["dumps"]:

@@ -30,11 +30,11 @@ def main() -> int:
     from failure_actors import actor_family
     from skyrl.backends.skyrl_train.inference_servers.vllm_server_actor import (  # type: ignore[import-not-found]
         VLLMServerActor,
-        _build_standalone_cli_args,
     )
 
     import logconf
     from logconf.demo.actors import EngineActor
+    from logconf.demo.skyrl import server_cli_args
 
     ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
     engine = EngineActor.options(**logconf.engine_options(0), num_cpus=1).remote(model)
@@ -48,16 +48,7 @@ def main() -> int:
     result = {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr[-4000:], "seconds": round(seconds, 2)}
     print(json.dumps({**result, "family": family, "driver": os.getpid()}), flush=True)
 
-    cli_args = _build_standalone_cli_args(
-        [
-            "--model", model,
-            "--max-model-len", "128",
-            "--enforce-eager",
-            "--dtype", "float32",
-            "--worker-cls", "vllm.v1.worker.cpu_worker.CPUWorker",
-            "--num-gpu-blocks-override", "1",
-        ]
-    )  # fmt: skip
+    cli_args = server_cli_args(model, "--num-gpu-blocks-override", "1")
     server = ray.remote(num_cpus=1)(VLLMServerActor).remote(
         copy.deepcopy(cli_args),
         start_port=18500,

@@ -24,23 +24,11 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 PLAN = [(0, 0, "wait_for_peers"), (1, 0, "wait_for_peers"), (2, 1, "wait_for_peers"), (3, 1, "recv_weights"), (4, 0, "hold_gil")]
 
 
-def _asleep(pids: list[int], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    streak = 0
-    while streak < 3:
-        if time.monotonic() > deadline:
-            raise TimeoutError("the workers did not all reach their waits")
-        states = []
-        for pid in pids:
-            with open(f"/proc/{pid}/stat", "rb") as file:
-                states.append(file.read().rsplit(b")", 1)[1].split()[0])
-        streak = streak + 1 if all(s == b"S" for s in states) else 0
-        time.sleep(0.1)
-
-
 def main() -> int:
     out = os.path.abspath(sys.argv[1])
-    sys.path[:0] = [REPO, HERE]
+    sys.path[:0] = [REPO, HERE, os.path.join(REPO, "tests")]
+    from failure_helpers import wait_asleep
+
     import logconf
     from logconf.demo.multinode import node_ids, two_nodes
 
@@ -63,7 +51,7 @@ def main() -> int:
         pids = ray.get([a.pid.remote() for a in actors])
         for actor, (_, _, method) in zip(actors, PLAN, strict=True):
             getattr(actor, method).remote()
-        _asleep(pids)
+        wait_asleep(pids, timeout=60)
         started = time.monotonic()
         command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "stacks"), "--address", cluster.address]
         command += ["--dir", dirs[0], "--dir", dirs[1], "--dir", os.environ["LOGCONF_DIR"]]
