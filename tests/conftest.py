@@ -53,14 +53,12 @@ def restore_logging():
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path_factory):
-    """Start every test without logconf, vLLM or rank variables from the outer environment, with
-    an empty YAML cache of its own (logconf.yamlcache), outside the host's home and tmp_path, and
-    with the stack-dump registry (logconf.stackdump) of this session, not the user's."""
+    """Start every test without logconf, vLLM or rank variables from the outer environment, and with
+    an empty YAML cache of its own (logconf.yamlcache), outside the host's home and tmp_path."""
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-    monkeypatch.setenv("LOGCONF_STACKS_DIR", str(tmp_path_factory.getbasetemp() / "stacks-registry"))
 
 
 @pytest.fixture
