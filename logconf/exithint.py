@@ -56,8 +56,23 @@ def install() -> None:
     atexit.register(_at_exit)
 
 
+def _uncaught() -> BaseException | None:
+    """The exception that ended ``__main__``, or None.
+
+    ``sys.last_value`` alone is not enough: a tool that catches exceptions (pytest, for a failed
+    test) may set it too. An uncaught exception's traceback starts in the module-level code of
+    ``__main__`` (a script, ``-c``), or in runpy for ``python -m``.
+    """
+    error, trace = getattr(sys, "last_value", None), getattr(sys, "last_traceback", None)
+    if error is None or trace is None or error.__traceback__ is not trace:
+        return None
+    frame = trace.tb_frame
+    module = frame.f_globals.get("__name__")
+    return error if (module == "__main__" and frame.f_code.co_name == "<module>") or module == "runpy" else None
+
+
 def _at_exit() -> None:
-    error = getattr(sys, "last_value", None)
+    error = _uncaught()
     if error is None or isinstance(error, KeyboardInterrupt) or _installed_in != os.getpid() or _child():
         return
     if hasattr(sys, "ps1") or sys.flags.interactive:  # an interactive session keeps its last error around

@@ -6,17 +6,17 @@ one ``logconf gather`` writes):
 - every ERROR and CRITICAL record of the rank files, its traceback whole;
 - in the ``.stdio.log`` copies, what never went through logging: a raw Python traceback and a
   C++ ``terminate called ...`` (and ``Fatal Python error``). A logconf console line copied there
-  (a record already in a rank file) is skipped. Such lines carry no time: an error there is
-  dated at the latest of its process's last record in the rank files (a process prints an
-  uncaught traceback as it dies) and the last console line copied before it (those carry their
-  records' times; the order between processes in a copy is their tees', close to the order of
-  writing once a process's tee runs), or, with neither, at the copy's last change; its time
-  is shown with ``~``;
+  (a record already in a rank file) is skipped. Such lines carry no time of their own, but the
+  console lines copied around them carry their records' times: an error there came after the
+  last console line before it (else after its process's first record: shown with ``~``) and
+  before its process's next console line (one process's lines keep their order in the copy),
+  else before the copy's last change. It is the run's first error only if it surely came
+  before the first ERROR record;
 - each process's last record, and which processes went quiet: their last record is more than
   ``quiet_s`` before the run's last one, and before the last one of the others of their kind.
 
-The first error is the earliest (a record before a stdio error at the same time). Errors are
-the same when they differ only in numbers, addresses and ids.
+The first error is the earliest ERROR or CRITICAL record, or a raw error whose latest possible
+time is earlier. Errors are the same when they differ only in numbers, addresses and ids.
 """
 
 from __future__ import annotations
@@ -111,8 +111,9 @@ class Found:
     message: str
     lines: list[str]
     context: Sequence[Any] = ()  # what its process wrote just before it: lines, or entries rendered when shown
-    estimated: bool = False  # the time of a stdio error is its process's last record's
+    estimated: bool = False  # a stdio error: ``time`` is the earliest it can be, ``until`` the latest
     order: tuple[Any, ...] = ()
+    until: str = ""
 
     @property
     def node(self) -> str | None:
@@ -183,6 +184,7 @@ class ProcessLast:
     pid: int
     rank: str | None
     last: str = ""
+    first: str = ""
     records: int = 0
     files: set[str] = field(default_factory=set)
     quiet_s: float | None = None  # set when it went quiet: seconds before the run's last record
@@ -196,7 +198,8 @@ class ProcessLast:
 class ErrorReport:
     """What ``logconf errors`` found."""
 
-    first: Found | None = None
+    first_record: Found | None = None
+    first_raw: Found | None = None  # the earliest raw error of the stdio copies, by its earliest time
     distinct: dict[str, Distinct] = field(default_factory=dict)
     errors: int = 0
     uncounted_kinds: int = 0  # distinct errors beyond DISTINCT_LIMIT
@@ -204,10 +207,22 @@ class ErrorReport:
     end: str = ""
     complete: bool = True  # False when a deadline stopped the scan
 
+    @property
+    def first(self) -> Found | None:
+        """The first error: the earliest record, unless a raw error surely came before it (its latest time is earlier)."""
+        raw, record = self.first_raw, self.first_record
+        if raw is not None and (record is None or raw.until < record.time):
+            return raw
+        return record
+
     def add(self, found: Found) -> None:
         self.errors += 1
-        if self.first is None or (found.time, found.order) < (self.first.time, self.first.order):
-            self.first = found
+        current = self.first_raw if found.estimated else self.first_record
+        if current is None or (found.time, found.order) < (current.time, current.order):
+            if found.estimated:
+                self.first_raw = found
+            else:
+                self.first_record = found
         item = self.distinct.get(found.signature)
         if item is None:
             if len(self.distinct) >= DISTINCT_LIMIT:
@@ -274,6 +289,8 @@ def _record_errors(
         process.records += 1
         if entry.time > process.last:
             process.last = entry.time
+        if not process.first or entry.time < process.first:
+            process.first = entry.time
         if echoes and (node, process.pid, entry.time) in echoes and (len(entry.lines) > 1 or record.get("exc_info")):
             owned.add((node, process.pid, entry.time))
         if _is_error(record.get("level")):
@@ -356,28 +373,31 @@ def echoes_before_tracebacks(path: str, node: str | None) -> set[Key]:
 
 @dataclass
 class RawError:
-    """A raw error of a stdio copy, and the latest record time that the copy showed before it."""
+    """A raw error of a stdio copy, and what the copy says of its time."""
 
     line: int
     process: str
     pid: int
     lines: list[str]
     before: list[str]
-    after: str  # the time of the last console line copied before it (any process's), or ""
+    after: str  # the time of the last console line copied before it, or ""
+    until: str = ""  # the time of its own process's next console line in the copy, or "" (none came)
 
 
 def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = None) -> Iterator[RawError]:
-    """Yield each raw error of one ``.stdio.log`` copy, in the copy's order.
+    """Yield each raw error of one ``.stdio.log`` copy.
 
     A raw error is a Python traceback that is not a console copy of a record's own (one in
     ``owned``, as :func:`scan` finds them in the rank files; None: every traceback right after
     a console line is taken for the record's), a C++ ``terminate called ...`` with its
     ``what():`` line, or a ``Fatal Python error`` with the stacks that follow it. Each process's
-    lines are read apart. The console lines copied there carry their records' times: the
-    latest one before an error dates it from below.
+    lines are read apart. The console lines copied there carry their records' times: the last
+    one before an error dates it from below, and its own process's next one from above (one
+    process's lines keep their order in the copy).
     """
     recent: dict[tuple[str, int], collections.deque[str]] = {}
     blocks: dict[tuple[str, int], tuple[_Block, str]] = {}
+    undated: dict[tuple[str, int], list[RawError]] = {}  # waiting for their process's next console line
     latest = ""
 
     def started(number: int, key: tuple[str, int], text: str, record: re.Match[str] | None) -> _Block | None:
@@ -387,25 +407,34 @@ def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = No
             return _Block(number, text, list(recent[key]))
         return None
 
-    for number, key, text, raw in _stdio_lines(path):
+    def ended(key: tuple[str, int], block: _Block, after: str) -> None:
+        if block.echo_time is None:
+            raw = RawError(block.number, key[0], key[1], _kept(block.lines), block.before, after)
+            undated.setdefault(key, []).append(raw)
+
+    for number, key, text, line in _stdio_lines(path):
         recent.setdefault(key, collections.deque(maxlen=CONTEXT))
         open_block = blocks.pop(key, None)
         if open_block is not None and open_block[0].take(text):
             blocks[key] = open_block
         else:
-            if open_block is not None and open_block[0].echo_time is None:
-                block, after = open_block
-                yield RawError(block.number, key[0], key[1], _kept(block.lines), block.before, after)
+            if open_block is not None:
+                ended(key, *open_block)
             record = TEXT_LINE.fullmatch(text)
+            if record:
+                for raw in undated.pop(key, ()):
+                    raw.until = record.group("time")
+                    yield raw
             new = started(number, key, text, record)
             if new is not None:
                 blocks[key] = (new, latest)
             if record:
                 latest = max(latest, record.group("time"))
-        recent[key].append(raw[:500])
-    for key, (block, after) in blocks.items():
-        if block.echo_time is None:
-            yield RawError(block.number, key[0], key[1], _kept(block.lines), block.before, after)
+        recent[key].append(line[:500])
+    for key, open_block in blocks.items():
+        ended(key, *open_block)
+    for raws in undated.values():
+        yield from raws
 
 
 def _stdio_rank(name: str) -> str | None:
@@ -431,19 +460,22 @@ def scan(
         if not _record_errors(os.path.join(path, name), name, order, report, since, deadline, echoes, owned):
             report.complete = False
             break
-    last_times = {(p.node, p.pid): p.last for p in report.processes.values()}
+    first_times = {(p.node, p.pid): p.first for p in report.processes.values()}
     for order, name in enumerate(copies if report.complete else ()):
         copy, node = os.path.join(path, name), node_of(name)
         changed = utc(os.path.getmtime(copy))
         for raw in stdio_errors(copy, node, owned):
-            # Printed after its process's last record, and after the console lines copied before it.
-            when = max(last_times.get((node, raw.pid), ""), raw.after) or changed
-            if since and when < since:
+            # Printed after the console lines copied before it, or at least after its process's
+            # first record (the earliest it can be), and before its process's next console line or
+            # the copy's last change (the latest): a record comes first unless it surely came later.
+            until = raw.until or changed
+            when = min(raw.after or first_times.get((node, raw.pid), "") or until, until)
+            if since and until < since:
                 continue
             message = raw.lines[-1].strip()
             rank = _stdio_rank(name)
             found = Found(when, name, raw.line, rank, raw.process, raw.pid, "ERROR", None, message, raw.lines, raw.before, True)
-            found.order = (1, order, raw.line)
+            found.order, found.until = (1, order, raw.line), until
             report.add(found)
     report.end = max((p.last for p in report.processes.values()), default="")
     _mark_quiet(report, quiet_s)

@@ -263,9 +263,10 @@ class Registration:
             tell(f"logconf: cannot record this process for `logconf stacks` in {self.path}: {exc}\n")
 
     def add_dir(self, log_dir: str) -> None:
+        """Record ``log_dir`` too, and what may have changed since (a spawn child learns its name late)."""
         if log_dir not in self.dirs:
             self.dirs.append(log_dir)
-            self.retarget()
+        self.retarget()
 
     def close(self) -> None:
         """At exit: remove the record and the dump file (a stall's dumps were copied beside the logs)."""

@@ -33,13 +33,22 @@ except ValueError:
 quiet = {**os.environ, "LOGCONF_RANK": "1", "LOGCONF_CONSOLE_LEVEL": "CRITICAL"}
 subprocess.run([sys.executable, "-c", engine], check=True, env=quiet)
 how = sys.argv[1]
+
+def run_a_test():  # what pytest does with a failed test: catch it, keep it in sys.last_value
+    try:
+        raise AssertionError("a failed test")
+    except AssertionError as failed:
+        sys.last_type, sys.last_value, sys.last_traceback = type(failed), failed, failed.__traceback__
+
+if how == "tool-caught":
+    run_a_test()
 if how == "framework-hook":
     sys.excepthook = lambda *exc: print("a framework's own excepthook", file=sys.stderr)
 if how == "exit":
     sys.exit(3)
 if how == "ctrl-c":
     raise KeyboardInterrupt
-if how != "normal":
+if how not in ("normal", "tool-caught"):
     raise RuntimeError("Engine core initialization failed. See root cause above. Failed core proc(s): {}")
 """
 
@@ -78,11 +87,26 @@ def test_a_framework_that_replaced_the_excepthook_still_gets_the_pointer(tmp_pat
     assert lines[1].startswith("logconf: the first error of this run on this host")
 
 
-@pytest.mark.parametrize("how", ["normal", "exit", "ctrl-c"])
+@pytest.mark.parametrize("how", ["normal", "exit", "ctrl-c", "tool-caught"])
 def test_a_driver_that_ends_normally_by_exit_or_by_ctrl_c_prints_nothing_more(tmp_path, how):
+    """Nor does one where a tool caught an exception and kept it in sys.last_value, as pytest does."""
     done = _drive(tmp_path, how)
-    assert done.returncode == {"normal": 0, "exit": 3, "ctrl-c": -2}[how]  # Python ends on an uncaught Ctrl-C by SIGINT
+    assert (
+        done.returncode == {"normal": 0, "exit": 3, "ctrl-c": -2, "tool-caught": 0}[how]
+    )  # Python ends on an uncaught Ctrl-C by SIGINT
     assert "logconf" not in done.stderr
+
+
+def test_a_driver_run_as_a_module_points_too(tmp_path):
+    """``python -m package.main`` (SkyRL's entry points): the uncaught traceback starts in runpy."""
+    (tmp_path / "driver_main.py").write_text(DRIVER.replace("sys.argv[1]", "'raise'"))
+    env = child_env(tmp_path / "logs", tmp_path / "registry", HELPERS=HELPERS)
+    env["PYTHONPATH"] += os.pathsep + str(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "driver_main"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    raised = lines.index("RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}")
+    assert lines[raised + 1].startswith("logconf: the first error of this run on this host")
 
 
 def test_errors_from_before_the_driver_started_are_not_this_runs(tmp_path):

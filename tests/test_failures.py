@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -233,3 +234,69 @@ def test_a_cpp_terminate_and_a_fatal_python_error_in_the_stdio_copy_count_but_a_
         ("terminate called after throwing an instance of 'c10::Error'", "what():  CUDA error: out of memory at 0x7f00"),
     ]
     assert report.errors == 3  # the WARNING's own traceback, copied from the console, is not a fourth
+
+
+def test_a_level_without_a_name_counts_by_its_number(logdir):
+    """``Level 45`` (a number stdlib has no name for) is an error; ``Level 35`` is not."""
+    handler = RankFileHandler(str(logdir), "skyrl_rank_0.log")
+    handler.setFormatter(make_formatter("text", rank="0"))
+    for pid, level in ((20, 35), (21, 45)):
+        _write(handler, "TrainerWorker", pid, 1_795_683_600.0 + pid, level)
+    handler.close()
+    report = scan(str(logdir))
+    assert report.first is not None
+    assert (report.errors, report.first.level, report.first.pid) == (1, "Level 45", 21)
+
+
+RAW_THEN_WARNING = r"""
+import logging, os, sys, traceback
+sys.path.insert(0, os.environ["HELPERS"])
+from helpers import load_like_vllm
+load_like_vllm()
+log = logging.getLogger("vllm.engine")
+log.info("up")
+try:
+    raise OSError("shared memory segment gone")
+except OSError:
+    traceback.print_exc()  # raw: no time of its own
+sys.stderr.flush()
+print("printed", flush=True)
+sys.stdin.readline()
+log.warning("after")  # its console copy follows the traceback: the latest the traceback can be
+"""
+
+
+@pytest.mark.parametrize("error_before_warning", [True, False], ids=["record-within-the-window", "record-after-it"])
+def test_a_raw_error_is_first_only_when_it_surely_came_before_the_first_record(tmp_path, logdir, error_before_warning):
+    """A raw traceback lies between its process's record before it and its next console line: a record inside
+    that window may have come first, so it wins; a record after the window surely came later."""
+    env = child_env(logdir, tmp_path / "registry", LOGCONF_CAPTURE_STDIO="1", HELPERS=HELPERS)
+    engine = subprocess.Popen(
+        [sys.executable, "-c", RAW_THEN_WARNING], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert engine.stdout is not None and engine.stdin is not None
+    assert engine.stdout.readline() == "printed\n"
+    other = RankFileHandler(str(logdir), "vllm_rank_1.log")
+    other.setFormatter(make_formatter("text", rank="1"))
+
+    def error() -> None:
+        time.sleep(0.01)
+        other.handle(
+            logging.makeLogRecord({"name": "vllm.core", "levelno": logging.ERROR, "levelname": "ERROR", "msg": "worker lost"})
+        )
+        time.sleep(0.01)
+
+    if error_before_warning:
+        error()
+    engine.stdin.write("\n")
+    engine.stdin.close()
+    assert engine.wait(60) == 0
+    engine.stdout.close()
+    if not error_before_warning:
+        error()
+    other.close()
+    report = scan(str(logdir))
+    assert report.first is not None and report.first_raw is not None and report.first_record is not None
+    raw = report.first_raw
+    assert raw.time < raw.until and raw.last_line == "OSError: shared memory segment gone"
+    assert report.first is (report.first_record if error_before_warning else raw)

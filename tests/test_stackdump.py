@@ -203,10 +203,37 @@ def test_off_registers_nothing_and_the_stdio_tee_never_registers(tmp_path):
     )
     assert not (tmp_path / "off").exists()
     captured = (
-        "import os, sys; sys.path.insert(0, os.environ['HELPERS']); from helpers import load_like_vllm; load_like_vllm(); "
-        "import logconf.capture as c; print(len(os.listdir(os.environ['LOGCONF_STACKS_DIR'])), flush=True)"
+        "import os, sys, time; sys.path.insert(0, os.environ['HELPERS']); from helpers import load_like_vllm; load_like_vllm(); "
+        "print('copied', flush=True); copy = os.path.join(os.environ['LOGCONF_DIR'], 'vllm_rank_0.stdio.log'); "
+        "[time.sleep(0.02) for _ in range(1000) if 'copied' not in (open(copy).read() if os.path.exists(copy) else '')]; "
+        "print(len(os.listdir(os.environ['LOGCONF_STACKS_DIR'])), file=sys.stderr, flush=True)"
     )
     env = child_env(tmp_path / "logs", tmp_path / "registry", LOGCONF_CAPTURE_STDIO="1", HELPERS=os.path.dirname(__file__))
     done = subprocess.run([sys.executable, "-c", captured], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "2\n"  # this process's record and dump file, none of its tee's
+    assert done.stderr == "2\n"  # this process's record and dump file, none of its tee's (which copied a line)
+
+
+LATE_NAME = """
+import multiprocessing, os, sys
+import logconf
+logconf.apply()  # as LOGCONF_AUTO does at interpreter start, before the process knows its name
+multiprocessing.current_process().name = "EngineCore_DP0"  # as a spawn child's bootstrap names it
+sys.path.insert(0, os.environ["HELPERS"])
+from helpers import load_like_vllm
+load_like_vllm()  # then vLLM applies its config in it
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_the_record_takes_the_name_a_process_learns_after_it_registered(tmp_path):
+    child = _child(tmp_path, LATE_NAME, HELPERS=os.path.dirname(__file__))
+    assert child.stdout is not None and child.stdin is not None
+    assert child.stdout.readline() == "ready\n"
+    record = json.loads((tmp_path / "registry" / f"{socket.gethostname()}-{child.pid}.json").read_text())
+    child.stdin.close()
+    assert child.wait(30) == 0
+    assert record["process_name"] == "EngineCore_DP0"
+    for stream in (child.stdout, child.stderr):
+        stream.close()  # type: ignore[union-attr]

@@ -5,7 +5,8 @@ python tests/real/failure_job.py OUT MODEL   (the environment is the test's: LOG
 1. A real vLLM engine (``logconf.demo.actors.EngineActor``: AsyncLLM in a Ray actor, rank 0,
    with its EngineCore and VllmWorker-0 processes) starts; once it is up the driver runs
    ``python -m logconf stacks --address auto --dir OUT`` and prints one JSON line: the command's
-   exit status, output and seconds, and the engine actor's pid and descendants.
+   exit status, output and seconds, and the engine actor's pid and descendants. The engine
+   stays up until the job ends.
 2. SkyRL 0.4.0's own ``VLLMServerActor`` (server_idx 1) starts an engine whose EngineCore cannot
    hold the KV cache of one request (``--num-gpu-blocks-override 1``): EngineCore logs "EngineCore
    failed to start." with its traceback, vLLM raises "Engine core initialization failed" in the
@@ -43,8 +44,7 @@ def main() -> int:
     command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "..", "stacks"), "--address", "auto", "--dir", out]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
-    ray.get(engine.shutdown.remote())
-    ray.kill(engine)
+    # The engine stays up: its shutdown at the job's end (tracebacks of vLLM's own, in 0.30) is after the failure below.
     result = {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr[-4000:], "seconds": round(seconds, 2)}
     print(json.dumps({**result, "family": family, "driver": os.getpid()}), flush=True)
 
