@@ -116,7 +116,8 @@ def hint(directories: list[str], since: float, budget_s: float = BUDGET_S) -> st
         f"{'~' if first.estimated else ''}{first.time}, rank {first.rank}, {first.process}[{first.pid}]"
     ]
     if first.logger:  # a record: its message, then its traceback's last lines
-        lines += [f"  {first.logger}: {first.message}", *(f"  {line}" for line in first.lines[1:][-TAIL:])]
+        frames = [line for line in first.lines[1:] if line.strip(" ^~")]  # not the markers under a line
+        lines += [f"  {first.logger}: {first.message}", *(f"  {line}" for line in frames[-TAIL:])]
     else:  # a raw error of a stdio copy: its last lines, the exception last
         lines += [f"  {line}" for line in first.lines[-TAIL - 1 :]]
     lines.append(

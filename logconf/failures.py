@@ -206,6 +206,7 @@ class ErrorReport:
     processes: dict[tuple[str | None, int, str], ProcessLast] = field(default_factory=dict)
     end: str = ""
     complete: bool = True  # False when a deadline stopped the scan
+    logged: dict[tuple[str | None, int], set[str]] = field(default_factory=dict)  # each process's logged exceptions
 
     @property
     def first(self) -> Found | None:
@@ -217,6 +218,10 @@ class ErrorReport:
 
     def add(self, found: Found) -> None:
         self.errors += 1
+        if not found.estimated:
+            seen = self.logged.setdefault((found.node, found.pid), set())
+            if len(seen) < 100:
+                seen.add(mask(found.last_line))
         current = self.first_raw if found.estimated else self.first_record
         if current is None or (found.time, found.order) < (current.time, current.order):
             if found.estimated:
@@ -414,22 +419,23 @@ def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = No
 
     for number, key, text, line in _stdio_lines(path):
         recent.setdefault(key, collections.deque(maxlen=CONTEXT))
+        record = TEXT_LINE.fullmatch(text)
+        if record:
+            latest = max(latest, record.group("time"))
+            for raw in undated.pop(key, ()):
+                raw.until = record.group("time")
+                yield raw
         open_block = blocks.pop(key, None)
-        if open_block is not None and open_block[0].take(text):
+        if open_block is not None and record and open_block[0].echo_time is None:
+            blocks[key] = open_block  # another thread's console line inside a raw traceback: step over it
+        elif open_block is not None and open_block[0].take(text):
             blocks[key] = open_block
         else:
             if open_block is not None:
                 ended(key, *open_block)
-            record = TEXT_LINE.fullmatch(text)
-            if record:
-                for raw in undated.pop(key, ()):
-                    raw.until = record.group("time")
-                    yield raw
             new = started(number, key, text, record)
             if new is not None:
                 blocks[key] = (new, latest)
-            if record:
-                latest = max(latest, record.group("time"))
         recent[key].append(line[:500])
     for key, open_block in blocks.items():
         ended(key, *open_block)
@@ -473,6 +479,8 @@ def scan(
             if since and until < since:
                 continue
             message = raw.lines[-1].strip()
+            if mask(message) in report.logged.get((node, raw.pid), ()):
+                continue  # the exception its process logged already, printed again as it ended (multiprocessing does)
             rank = _stdio_rank(name)
             found = Found(when, name, raw.line, rank, raw.process, raw.pid, "ERROR", None, message, raw.lines, raw.before, True)
             found.order, found.until = (1, order, raw.line), until

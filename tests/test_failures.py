@@ -40,7 +40,7 @@ def engine_core(blocks, address):
         raise ValueError(f"8 KV cache blocks are needed to serve one request of 128 tokens, {blocks} fit")
     except ValueError:
         log.exception("EngineCore failed to start.")
-    sys.exit(1)
+        raise  # multiprocessing prints it again ("Process EngineCore_DP0:"), raw: the same error, not another
 
 if __name__ == "__main__":
     load_like_vllm()
@@ -214,7 +214,10 @@ logging.getLogger("vllm.worker").warning("slow step")
 try:
     1 / 0
 except ZeroDivisionError:
-    traceback.print_exc()  # raw, right after a console line that has no traceback of its own
+    lines = traceback.format_exc().splitlines()
+    print(lines[0], file=sys.stderr, flush=True)  # raw, right after a console line that has no traceback of its own
+    logging.getLogger("vllm.worker").error("another thread's record")  # its console line lands inside the traceback
+    print("\n".join(lines[1:]), file=sys.stderr, flush=True)
 sys.stdout.flush()
 os.write(2, b"terminate called after throwing an instance of 'c10::Error'\n  what():  CUDA error: out of memory at 0x7f00\n")
 faulthandler.enable()
@@ -227,13 +230,19 @@ def test_a_cpp_terminate_and_a_fatal_python_error_in_the_stdio_copy_count_but_a_
     done = subprocess.run([sys.executable, "-c", FATAL], env=env, capture_output=True, timeout=60)
     assert done.returncode < 0  # aborted
     report = scan(str(logdir))
-    found = sorted((d.first.lines[0], d.first.last_line) for d in report.distinct.values())
+    found = sorted((d.first.lines[0], d.first.last_line) for d in report.distinct.values() if d.first.estimated)
     assert found == [
-        ("Fatal Python error: Aborted", 'File "<string>", line 19 in <module>'),
+        ("Fatal Python error: Aborted", 'File "<string>", line 22 in <module>'),
         ("Traceback (most recent call last):", "ZeroDivisionError: division by zero"),
         ("terminate called after throwing an instance of 'c10::Error'", "what():  CUDA error: out of memory at 0x7f00"),
     ]
-    assert report.errors == 3  # the WARNING's own traceback, copied from the console, is not a fourth
+    assert report.errors == 4  # and the record; the WARNING's own traceback, copied from the console, is not a fifth
+    raw = next(d.first for d in report.distinct.values() if d.first.last_line.startswith("ZeroDivisionError"))
+    assert raw.lines == [
+        "Traceback (most recent call last):",
+        '  File "<string>", line 13, in <module>',
+        "ZeroDivisionError: division by zero",
+    ]
 
 
 def test_a_level_without_a_name_counts_by_its_number(logdir):
