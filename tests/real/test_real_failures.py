@@ -48,6 +48,7 @@ def stacks_run(tmp_path_factory) -> dict:
     assert done.returncode == 0, done.stderr[-6000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["out"] = out
+    (out / "stacks.txt").write_text(result["stdout"])  # kept for a reader of a failing assertion
     sys.stdout.write(f"stacks job: {time.monotonic() - started:.1f} s wall; logconf stacks on 2 nodes: {result['seconds']} s\n")
     return result
 
