@@ -92,10 +92,11 @@ def _stacks_one_node(python: str, root: str, count: int) -> dict[str, float]:
 
 def run_on_cluster(root: str, per_node: int) -> dict[str, Any]:
     """In a Ray environment: two nodes, ``per_node`` waiting actors on each, ``logconf stacks --address`` timed."""
+    from logconf.demo.multinode import LOOPBACK, node_ids, two_nodes
+
+    os.environ.update(LOOPBACK)  # before Ray is imported: it reads this at import
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from logconf.demo.multinode import LOOPBACK, node_ids, two_nodes
 
     registry = os.path.join(root, "registry")
     dirs = (os.path.join(root, "node-0"), os.path.join(root, "node-1"))
