@@ -552,6 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--gather-size", default=None, help="logs spread over the two nodes of the gather benchmark, e.g. 256M (default 2G)"
     )
+    parser.add_argument(
+        "--errors-size", default=None, help="input of the logconf errors rows of section 9, e.g. 256M (default 2G)"
+    )
     parser.add_argument("--report-size", default=None, help="input of the report benchmark, e.g. 256M (default 2G)")
     parser.add_argument("--out", default=str(BENCH / "results.md"))
     args = parser.parse_args(argv)
@@ -583,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             report.add("## 5. vLLM engine start-up", "", "Skipped: pass --vllm-python and --model.", "")
         sys.path.insert(0, str(BENCH))
         import capture_bench
+        import failures_bench
         import gather_bench
         import merge_bench
         import report_bench
@@ -602,6 +606,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif wanted is None or "8" in wanted:
             report.add("## 8. Gather: two nodes", "", "Skipped: pass --vllm-python (an environment with Ray).", "")
+        errors_size = merge_bench.parse_size(args.errors_size) if args.errors_size else None
+        sections.append(
+            (
+                "9. Finding the failure: stacks and errors",
+                lambda: report.add(failures_bench.measure(str(work), args.python, args.vllm_python, errors_size), ""),
+            )
+        )
         report_size = merge_bench.parse_size(args.report_size) if args.report_size else None
         sections.append(
             ("10. Report: page size and memory bound", lambda: report.add(report_bench.measure(str(work), report_size), ""))

@@ -1,5 +1,6 @@
-"""``python -m logconf`` (also the ``logconf`` script): shipped config paths, config checks, and the
-operator tools over a run's rank files: ``summary``, ``merge``, ``tail``, ``report`` and ``gather``."""
+"""``python -m logconf`` (also the ``logconf`` script): shipped config paths, config checks, the
+operator tools over a run's rank files (``summary``, ``merge``, ``tail``, ``report``, ``gather``), and the ones
+that find a failure: ``errors`` and ``stacks``."""
 
 from __future__ import annotations
 
@@ -107,6 +108,41 @@ def _report(args: argparse.Namespace) -> int:
         f"{len(data['kept'])} records kept; {os.path.getsize(out)} bytes"
     )
     return 0
+
+
+def _errors(args: argparse.Namespace) -> int:
+    from logconf.failures import render_report, report_json, scan
+    from logconf.merge import parse_time
+
+    since = parse_time("--since", args.since) if args.since else ""
+    report = scan(args.dir, since=since, quiet_s=args.quiet_after)
+    if args.json:
+        print(json.dumps(report_json(report, args.dir), indent=1))
+    else:
+        print(render_report(report, args.quiet_after))
+    return 1 if report.errors else 0
+
+
+def _stacks(args: argparse.Namespace) -> int:
+    from logconf import stacks
+
+    dirs = [os.path.abspath(d) for d in args.dir or ()]
+    if args.address:
+        collection = stacks.collect_cluster(args.address, dirs, args.timeout)
+    else:
+        collection = stacks.collect_here(dirs, args.timeout)
+    if not collection.dumps:
+        where = f"writing into {', '.join(dirs)} " if dirs else ""
+        raise LogDirError(
+            f"no live process {where}registered for stack dumps on {', '.join(collection.nodes)} "
+            f"(registry {stacks.registry_dir()}); processes register when they build logconf's rank-file handler"
+        )
+    if args.dest:
+        stacks.write_dest(collection, args.dest)
+    print(json.dumps(stacks.report_json(collection), indent=1) if args.json else stacks.render(collection))
+    if args.dest and not args.json:
+        print(f"each dump, whole: {os.path.abspath(args.dest)}/<node>/rank<R>-<process>-<pid>.txt; all of it: stacks.json")
+    return 1 if collection.missing else 0
 
 
 def _filter(args: argparse.Namespace) -> EntryFilter:
@@ -291,6 +327,51 @@ def build_parser() -> argparse.ArgumentParser:
     gatherer.add_argument("--jobs", type=int, default=4, metavar="N", help="files copied at once (default 4)")
     gatherer.add_argument("-q", "--quiet", action="store_true", help="print only the per-node lines and the total")
     gatherer.set_defaults(run=_gather)
+
+    errors = commands.add_parser(
+        "errors",
+        help="the run's first error with what led to it, each distinct error once, and which processes went quiet",
+        description="Read every rank file and .stdio.log copy in DIR (a run's directory or gather's DEST). Print the "
+        "first ERROR or CRITICAL record (or raw traceback, or C++ 'terminate called', in a stdio copy) whole, with the "
+        "lines its process wrote just before it; each distinct error once (numbers, addresses and ids masked) with "
+        "its count, ranks and processes; and each process's last record, marking those that went quiet. Exits 1 when "
+        "the run has an error, 0 when it has none.",
+        epilog="examples:\n  logconf errors /tmp/logconf\n  logconf gather run42-logs && logconf errors run42-logs --json",
+        formatter_class=raw,
+    )
+    errors.add_argument("dir", metavar="DIR", help="a run's LOGCONF_DIR, or a directory that logconf gather wrote")
+    errors.add_argument("--since", metavar="TIME", help="only records at or after this ISO 8601 time (UTC if no offset)")
+    errors.add_argument(
+        "--quiet-after",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="a process went quiet when its last record is this many seconds before the run's last, and before "
+        "the others of its kind (default 60)",
+    )
+    errors.add_argument("--json", action="store_true", help="print the report as JSON (schema logconf.errors/1)")
+    errors.set_defaults(run=_errors)
+
+    stacker = commands.add_parser(
+        "stacks",
+        help="make every process of the run write its threads' stacks (no ptrace), group them, name the odd ones out",
+        description="Signal every live process that logs through logconf on this machine (or, with --address, on every "
+        "alive Ray node, one pinned task per node) with LOGCONF_STACKS_SIGNAL (default SIGRTMIN+5): each writes the "
+        "stacks of all its threads from C (faulthandler), even while blocked in a C call or holding the GIL. The "
+        "stacks come back grouped: where each kind of process is, and which ones are elsewhere. With DEST, each dump "
+        "is also written whole, with a header naming its rank, process, pid, host and time.",
+        epilog="examples:\n  logconf stacks --dir /tmp/logconf\n"
+        "  logconf stacks run42-stacks --address auto --json > stacks.json",
+        formatter_class=raw,
+    )
+    stacker.add_argument("dest", metavar="DEST", nargs="?", help="also write each dump whole into DEST/<node>/")
+    stacker.add_argument("--address", help="reach every Ray node of the cluster at this address ('auto' finds it)")
+    stacker.add_argument(
+        "--dir", action="append", metavar="DIR", help="only processes writing into this log directory (repeatable)"
+    )
+    stacker.add_argument("--timeout", type=float, default=5.0, metavar="S", help="wait this long for each dump (default 5)")
+    stacker.add_argument("--json", action="store_true", help="print everything as JSON (schema logconf.stacks/1)")
+    stacker.set_defaults(run=_stacks)
     return parser
 
 

@@ -186,6 +186,7 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     guard.own_root(logging.root.handlers if "root" in config else ())
     guard.remember(config.get("loggers") or {})
     loguru_bridge.install()
-    from logconf import integrations  # here: `import logconf` stays light for vLLM's processes
+    from logconf import exithint, integrations  # here: `import logconf` stays light for vLLM's processes
 
     integrations.install()
+    exithint.install()  # a driver that dies of an uncaught exception points at the run's first error

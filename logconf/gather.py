@@ -54,6 +54,7 @@ __all__ = [
     "FileCopy",
     "GatherResult",
     "NodeInfo",
+    "cluster_nodes",
     "copy_file",
     "gather",
     "list_rank_files",
@@ -378,6 +379,22 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def cluster_nodes(address: str | None) -> tuple[Any, list[NodeInfo], dict[str, str], Callable[[NodeInfo], dict[str, Any]]]:
+    """Connect to the cluster; return ``ray``, its alive nodes, their names, and ``.options()`` pinning a task to a node."""
+    ray = _connect(address)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = _alive_nodes(ray)
+    if not nodes:
+        raise LogDirError("the Ray cluster has no alive node")
+
+    def pinned(node: NodeInfo) -> dict[str, Any]:
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
+
+    return ray, nodes, node_names(nodes), pinned
+
+
+
 def gather(
     dest: str,
     *,
@@ -401,22 +418,14 @@ def gather(
         raise LogDirError(f"{dest}: not a directory (gather writes DEST/<node>/<file>)")
     manifest = read_manifest(dest)
     plan = rank_file_plan()  # this process's LOGCONF_FILE_MODE and LOGCONF_DIR_MODE bound the copies' modes
-    ray = _connect(address)
+    ray, alive, _, pinned = cluster_nodes(address)
     from ray.exceptions import RayError, RayTaskError
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    alive = _alive_nodes(ray)
-    if not alive:
-        raise LogDirError("the Ray cluster has no alive node")
     # No retries: a task pinned to a node that died cannot run elsewhere, and a retried stream would start again.
     listing = ray.remote(num_cpus=0, max_retries=0)(node_listing)
     stream = ray.remote(num_cpus=0, max_retries=0, num_returns="streaming", _generator_backpressure_num_objects=BACKPRESSURE)(
         _node_stream
     )
-
-    def pinned(node: NodeInfo) -> dict[str, Any]:
-        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node.node_id, soft=False)}
-
     refs = [listing.options(**pinned(n)).remote(directory) for n in alive]
     result = GatherResult(os.path.abspath(dest))
     owner = {str(entry.get("node_id")): name for name, entry in manifest.items()}

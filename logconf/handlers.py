@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import hold, keep, netfs, ownership, raycontext
+from logconf import hold, keep, netfs, ownership, raycontext, stackdump
 from logconf.errors import ConfigError, current_source
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
@@ -32,6 +32,7 @@ __all__ = [
     "FilePlan",
     "RankFileHandler",
     "follow_rank",
+    "live_directories",
     "parse_level",
     "plan_rank_file",
     "retarget_all",
@@ -257,13 +258,18 @@ class RankFileHandler(logging.Handler):
     known yet (on disk in a spill file, in memory for their rank); ``_append`` writes one record,
     ``_end_cut_short`` and ``_take_back`` repair what a killed writer or a full disk left;
     :class:`logconf.reports.WriteFailures` and :func:`logconf.reports.caller_error` say what
-    went wrong, and whose fault it is.
+    went wrong, and whose fault it is. The process it runs in can be asked for its stacks
+    (:mod:`logconf.stackdump`).
     """
+
+    reachable = True  # register the process for `logconf stacks` (not logconf's own helper processes)
 
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
         # Resolve first: a handler that fails here must not be registered with logging, whose
         # next shutdown (every later dictConfig, and interpreter exit) would close it half-built.
         plan = _Plan(directory, filename, **options)
+        if self.reachable:
+            stackdump.settings()  # a bad LOGCONF_STACKS_SIGNAL or LOGCONF_STALL_S fails here, by name
         self._fd: int | None = None
         super().__init__()
         self._plan = plan
@@ -282,10 +288,20 @@ class RankFileHandler(logging.Handler):
         if self._plan.hold_s > 0 and raycontext.unranked_actor():
             self._plan.check(self.path, create=True)
             self._held = hold.Holder.join(self, _release_when_due)
-        if self._held is None:
+        if self._held is not None:
+            self._reach()
+        else:
             self._open()
         _LIVE.add(self)
         keep.adopt(self, files=True)
+
+    def _reach(self) -> None:
+        """Let `logconf stacks` reach this process: once per process, and again in a fork child."""
+        if self.reachable:
+            with contextlib.suppress(ConfigError):  # checked in __init__; changed since: leave it
+                registration = stackdump.register(os.path.dirname(self.path))
+                if registration is not None:
+                    follow_rank(registration)
 
     # The write-failure counters, by the names that subclasses (logconf.capture) use.
     @property
@@ -343,6 +359,7 @@ class RankFileHandler(logging.Handler):
         self._readable = flags != 0
         self._last_end = -1
         self._next_check = time.monotonic() + plan.reopen_check_s
+        self._reach()
         return fd
 
     def retarget(self) -> None:
@@ -606,6 +623,11 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[h
 def follow_rank(writer: Any) -> None:
     """Have ``switch_rank`` call ``writer.retarget(release=True)`` too (the stdio tee's file follows the rank)."""
     _FOLLOWERS.add(writer)
+
+
+def live_directories() -> list[str]:
+    """The directories that this process's live RankFileHandlers write into."""
+    return sorted({os.path.dirname(h.path) for h in list(_LIVE) if h.reachable})
 
 
 def retarget_all() -> None:

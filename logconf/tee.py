@@ -74,6 +74,8 @@ def _literal(text: str) -> str:
 class _StdioFile(RankFileHandler):
     """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, raw bytes."""
 
+    reachable = False  # the tee is logconf's helper, not a process of the run: `logconf stacks` leaves it out
+
     def __init__(self, path: str, **options: Any) -> None:
         # per_host 0: the captured process resolved the name, with its host if it takes one.
         super().__init__(_literal(os.path.dirname(path)), _literal(os.path.basename(path)), per_host="0", **options)

@@ -102,6 +102,24 @@ def send_requests(server_idx: int, port: int, model: str) -> tuple[dict[str, int
     return sent, paths
 
 
+def server_cli_args(model: str, *extra: str) -> Any:
+    """SkyRL's ``vllm_cli_args`` for a server of ``model`` on CPU (vLLM's command line, plus ``extra``)."""
+    from skyrl.backends.skyrl_train.inference_servers.vllm_server_actor import (  # type: ignore[import-not-found]
+        _build_standalone_cli_args,
+    )
+
+    return _build_standalone_cli_args(
+        [
+            "--model", model,
+            "--max-model-len", "128",
+            "--enforce-eager",
+            "--dtype", "float32",
+            "--worker-cls", "vllm.v1.worker.cpu_worker.CPUWorker",
+            *extra,
+        ]
+    )  # fmt: skip
+
+
 def run(out: str, fmt: str, mp: int, model: str) -> dict[str, Any]:
     started = time.monotonic()
     # SkyRL's logging module, as SkyRL's entrypoint and inference client import it: a RichHandler on "skyrl".
@@ -112,22 +130,11 @@ def run(out: str, fmt: str, mp: int, model: str) -> dict[str, Any]:
 
     import ray
     import vllm
-    from skyrl.backends.skyrl_train.inference_servers.vllm_server_actor import (  # type: ignore[import-not-found]
-        VLLMServerActor,
-        _build_standalone_cli_args,
-    )
+    from skyrl.backends.skyrl_train.inference_servers.vllm_server_actor import VLLMServerActor
 
     from logconf.demo import skyrl_actors
 
-    cli_args = _build_standalone_cli_args(
-        [
-            "--model", model,
-            "--max-model-len", "128",
-            "--enforce-eager",
-            "--dtype", "float32",
-            "--worker-cls", "vllm.v1.worker.cpu_worker.CPUWorker",
-        ]
-    )  # fmt: skip
+    cli_args = server_cli_args(model)
     ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
     ray_started = time.monotonic()
     result: dict[str, Any] = {
