@@ -12,6 +12,11 @@ not changed for QUIET_S seconds (a writer that died inside it). Running gather a
 each copy from its size, after checking that the copy's last bytes are still the node file's
 bytes at that place; a node file that was truncated or replaced (logrotate) is copied anew.
 
+Rotated files (``vllm_rank_0.log.<time>[.gz]``, see :mod:`logconf.logfiles`) never change once
+settled (compressed, or open in no writer: :func:`logconf.rotation.settled`): each is copied
+once, as it is (compressed or not), under a temporary name renamed when complete, and never
+again, whether DEST holds it plain or compressed. One not settled yet waits for the next run.
+
 Ray is imported only when gather runs: ``import logconf`` never imports it.
 """
 
@@ -28,7 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from logconf.logfiles import LogDirError
+from logconf.logfiles import LogDirError, sets_in
 
 __all__ = [
     "CHUNK",
@@ -36,6 +41,7 @@ __all__ = [
     "FileCopy",
     "GatherResult",
     "NodeInfo",
+    "copied_before",
     "copy_file",
     "gather",
     "list_rank_files",
@@ -137,7 +143,8 @@ def list_rank_files(directory: str, now: float | None = None) -> list[dict[str, 
     """List ``directory``'s rank files (and their ``.stdio.log`` copies) with their size and copyable end.
 
     ``end`` is the offset past the file's last newline, or its size once the file has been
-    unchanged for QUIET_S seconds. A missing directory lists nothing.
+    unchanged for QUIET_S seconds. Settled rotated files follow, marked ``"rotated": True``, whole.
+    A missing directory lists nothing.
     """
     now = time.time() if now is None else now
     try:
@@ -157,7 +164,28 @@ def list_rank_files(directory: str, now: float | None = None) -> list[dict[str, 
             continue
         end = _whole_end(path, info.st_size, now - info.st_mtime >= QUIET_S)
         files.append({"name": name, "size": info.st_size, "end": end})
-    return files
+    return files + _settled_rotated(directory)
+
+
+def _settled_rotated(directory: str) -> list[dict[str, Any]]:
+    from logconf.rotation import settled
+
+    files = []
+    for found in sets_in(directory, stdio=True).values():
+        for path in found.rotated:
+            try:
+                size = os.stat(path).st_size
+            except FileNotFoundError:
+                continue
+            if settled(path):
+                files.append({"name": os.path.basename(path), "size": size, "end": size, "rotated": True})
+    return sorted(files, key=lambda f: f["name"])
+
+
+def copied_before(target: str) -> bool:
+    """Whether DEST already holds the rotated file ``target``, plain or compressed (it is copied once)."""
+    twin = target.removesuffix(".gz") if target.endswith(".gz") else target + ".gz"
+    return os.path.exists(target) or os.path.exists(twin)
 
 
 def resume_check(path: str) -> tuple[int, bytes]:
@@ -223,9 +251,22 @@ def write_copy(target: str, size: int, values: Iterable[Any], done: FileCopy) ->
 def copy_file(source: str, target: str, chunk: int = CHUNK, now: float | None = None) -> FileCopy:
     """Bring ``target`` up to date with ``source`` on this machine, as gather does across nodes."""
     listed = list_rank_files(os.path.dirname(source), now)
-    end = next(f["end"] for f in listed if f["name"] == os.path.basename(source))
+    file = next(f for f in listed if f["name"] == os.path.basename(source))
+    done = FileCopy("", file["name"], file["end"])
+    if file.get("rotated"):
+        return _copy_once(target, lambda: read_chunks(source, 0, b"", file["end"], chunk), done)
     size, tail = resume_check(target)
-    return write_copy(target, size, read_chunks(source, size, tail, end, chunk), FileCopy("", os.path.basename(source), end))
+    return write_copy(target, size, read_chunks(source, size, tail, file["end"], chunk), done)
+
+
+def _copy_once(target: str, values: Callable[[], Iterable[Any]], done: FileCopy) -> FileCopy:
+    """Copy a rotated file into ``target`` unless DEST holds it already; whole, or not at all."""
+    if copied_before(target):
+        return done
+    partial = target + ".partial"
+    write_copy(partial, 0, values(), done)
+    os.replace(partial, target)
+    return done
 
 
 def _values(ray: Any, refs: Iterable[Any]) -> Iterator[Any]:
@@ -363,9 +404,14 @@ def gather(
     def copy(item: tuple[NodeInfo, str, str, Mapping[str, Any]]) -> FileCopy:
         node, name, where, file = item
         target = os.path.join(dest, name, file["name"])
-        size, tail = resume_check(target)
-        refs = stream.options(**pinned(node)).remote(os.path.join(where, file["name"]), size, tail, file["end"], chunk)
-        done = write_copy(target, size, _values(ray, refs), FileCopy(name, file["name"], file["end"]))
+        source = os.path.join(where, file["name"])
+        if file.get("rotated"):  # copied once, never again
+            whole = lambda: _values(ray, stream.options(**pinned(node)).remote(source, 0, b"", file["end"], chunk))  # noqa: E731
+            done = _copy_once(target, whole, FileCopy(name, file["name"], file["end"]))
+        else:
+            size, tail = resume_check(target)
+            refs = stream.options(**pinned(node)).remote(source, size, tail, file["end"], chunk)
+            done = write_copy(target, size, _values(ray, refs), FileCopy(name, file["name"], file["end"]))
         result.worker_peak_rss_kib = max(result.worker_peak_rss_kib, done.peak_rss_kib)
         result.worker_peak_anon_kib = max(result.worker_peak_anon_kib, done.peak_anon_kib)
         if progress is not None:

@@ -4,13 +4,16 @@
 its version; keys are only ever added)::
 
     {"schema": "logconf.summary/1", "directory": "/abs/DIR", "ok": true,
-     "totals": {"files", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn", "too_long"},
+     "totals": {"files", "parts", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn", "too_long",
+                "disk_bytes", "removed_files", "removed_bytes"},
      "files": [{"file": "vllm_rank_0.log", "subsystem": "vllm", "format": "text", "rank": "0",
                 "lines": 56, "bytes": 6241, "records": 50, "continuation_lines": 6,
                 "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
                 "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
-                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null, "node": null}, ...],
+                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null, "node": null,
+                "parts": ["vllm_rank_0.log.20261126T091030.123Z.gz", "vllm_rank_0.log"], "disk_bytes": 4120,
+                "too_long_places": [], "removed_files": 0, "removed_bytes": 0, "removed_disk_bytes": 0}, ...],
      "nodes": {"node-a": {<the totals' keys>}, ...},
      "ranks": {"vllm_rank_0.log": {"nodes": ["node-a", ...], <the totals' keys>}, ...}}
 
@@ -23,8 +26,16 @@ lines that are neither records nor a text record's continuation (a traceback lin
 counts a last line with no newline, JSON lines that start with ``{`` but do not decode and text
 lines that start with a record's time stamp but are not records (the head of a write cut short);
 ``too_long`` counts lines over LINE_LIMIT bytes (1 MiB), which are passed over and never held
-whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
+whole, and ``too_long_lines`` gives the line numbers of the first 20 of them (``too_long_places``
+names the file of each, as ``{"file", "line"}``: a rotated rank file numbers each file's lines).
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.
+
+A rank file that was rotated is one row: ``parts`` lists its files in order (rotated ones
+oldest first, compressed or not, then the live file), ``lines``, ``bytes`` and every count
+cover them all (``bytes`` as written, decompressed; ``disk_bytes`` as stored). ``removed_*``
+are what retention says it removed from the rank file in all (its latest ``logconf.rotation``
+record): history missing before the set's first file. Not a problem: retention removes what it
+was told to.
 
 In a directory that ``logconf gather`` filled (one subdirectory per node), ``file`` is
 ``node/name``, ``node`` names the node, ``nodes`` totals each node and ``ranks`` totals each rank
@@ -47,12 +58,14 @@ from logconf.logfiles import (
     TORN,
     TRAINER_LOGGERS,
     VLLM_LOGGERS,
-    file_label,
+    RankSet,
+    Tally,
     iter_entries,
     natural_key,
     node_of,
-    rank_files,
     rank_name,
+    rank_sets,
+    removal_of,
     subsystem_of,
 )
 
@@ -62,10 +75,12 @@ __all__ = [
     "FileSummary",
     "by_node",
     "by_rank",
+    "history_notes",
     "node_tables",
     "subsystem_of",
     "summarise",
     "summarise_file",
+    "summarise_set",
     "summary_json",
     "summary_table",
     "too_long_notes",
@@ -103,6 +118,12 @@ class FileSummary:
     continuation_lines: int = 0
     first: str = ""
     last: str = ""
+    parts: list[str] = field(default_factory=list)  # the set's files, oldest first (names as file is named)
+    disk_bytes: int = 0
+    too_long_places: list[dict[str, Any]] = field(default_factory=list)  # {"file", "line"}, as too_long_lines
+    removed_files: int = 0
+    removed_bytes: int = 0
+    removed_disk_bytes: int = 0
 
     @property
     def name(self) -> str:
@@ -165,6 +186,12 @@ class FileSummary:
             "too_long_lines": self.too_long_lines,
             "host": self.host,
             "node": self.node,
+            "parts": self.parts,
+            "disk_bytes": self.disk_bytes,
+            "too_long_places": self.too_long_places,
+            "removed_files": self.removed_files,
+            "removed_bytes": self.removed_bytes,
+            "removed_disk_bytes": self.removed_disk_bytes,
         }
 
 
@@ -173,50 +200,69 @@ def summarise_file(path: str, label: str | None = None) -> FileSummary:
 
     ``label`` names the file in the summary (``node/file`` in a gathered directory).
     """
-    name = os.path.basename(path)
+    return summarise_set(RankSet(os.path.basename(path), path), label)
+
+
+def summarise_set(found: RankSet, label: str | None = None) -> FileSummary:
+    """Count a rank file and its rotated files as one file (see :func:`summarise_file`)."""
+    label = label or found.name
+    node = node_of(label)
+    name = os.path.basename(found.live)
     subsystem = subsystem_of(name)
     foreign_roots = {"vllm": TRAINER_LOGGERS, "skyrl": VLLM_LOGGERS}.get(subsystem or "", ())
     rank = _rank_of(name)
-    summary = FileSummary(label or name, bytes=os.path.getsize(path))
-    for entry in iter_entries(path, 0, label):
-        summary.lines += len(entry.lines)
-        record = entry.record
-        if entry.kind != RECORD or record is None:
-            if entry.kind == TORN:
-                summary.torn += 1
-            elif entry.kind == TOO_LONG:
-                summary.too_long += 1
-                if len(summary.too_long_lines) < TOO_LONG_LINES:
-                    summary.too_long_lines.append(entry.line_number)
-            else:
-                summary.unparsable += 1
-            continue
-        summary.records += 1
-        summary.continuation_lines += len(entry.lines) - 1
-        summary.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
-        summary.loggers[str(record["logger"])] += 1
-        summary.levels[str(record["level"])] += 1
-        if entry.time:
-            summary.first = min(summary.first, entry.time) if summary.first else entry.time
-            summary.last = max(summary.last, entry.time)
-        if _under(str(record["logger"]), foreign_roots):
-            summary.foreign += 1
-        if rank is not None and str(record.get("rank")) != rank:
-            summary.other_rank += 1
+    summary = FileSummary(label)
+    tally = Tally()
+    for path in found.paths:
+        part = f"{node}/{os.path.basename(path)}" if node else os.path.basename(path)
+        summary.parts.append(part)
+        summary.disk_bytes += os.path.getsize(path)
+        for entry in iter_entries(path, 0, part, tally=tally):
+            summary.lines += len(entry.lines)
+            record = entry.record
+            if entry.kind != RECORD or record is None:
+                if entry.kind == TORN:
+                    summary.torn += 1
+                elif entry.kind == TOO_LONG:
+                    summary.too_long += 1
+                    if len(summary.too_long_lines) < TOO_LONG_LINES:
+                        summary.too_long_lines.append(entry.line_number)
+                        summary.too_long_places.append({"file": part, "line": entry.line_number})
+                else:
+                    summary.unparsable += 1
+                continue
+            summary.records += 1
+            summary.continuation_lines += len(entry.lines) - 1
+            summary.processes[f"{record.get('process_name')}:{record.get('pid')}"] += 1
+            summary.loggers[str(record["logger"])] += 1
+            summary.levels[str(record["level"])] += 1
+            if entry.time:
+                summary.first = min(summary.first, entry.time) if summary.first else entry.time
+                summary.last = max(summary.last, entry.time)
+            if _under(str(record["logger"]), foreign_roots):
+                summary.foreign += 1
+            if rank is not None and str(record.get("rank")) != rank:
+                summary.other_rank += 1
+            removed = removal_of(record)
+            if removed is not None and removed.files > summary.removed_files:  # each says what was removed in all
+                summary.removed_files, summary.removed_bytes, summary.removed_disk_bytes = removed
+    summary.bytes = tally.bytes
     return summary
 
 
 def summarise(directory: str) -> list[FileSummary]:
     """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10).
 
+    A rotated rank file is one summary over its files (see :func:`logconf.logfiles.rank_sets`).
     In a gathered directory the files are ordered by node, then name, and named ``node/file``.
+    Files are read one at a time.
     """
-    return [summarise_file(path, file_label(path, directory)) for path in rank_files(directory)]
+    return [summarise_set(found) for found in rank_sets(directory)]
 
 
 def _totals(summaries: list[FileSummary]) -> dict[str, int]:
-    totals = {"files": len(summaries)}
-    for key in ("lines", "bytes", "records", *PROBLEMS):
+    totals = {"files": len(summaries), "parts": sum(len(s.parts) for s in summaries)}
+    for key in ("lines", "bytes", "records", *PROBLEMS, "disk_bytes", "removed_files", "removed_bytes"):
         totals[key] = sum(getattr(s, key) for s in summaries)
     return totals
 
@@ -271,10 +317,11 @@ def summary_table(summaries: list[FileSummary]) -> str:
     ]
     for s in summaries:
         span = f"{s.first} +{s.span_s:g}s" if s.first else "-"
+        name = s.file if len(s.parts) <= 1 else f"{s.file} (+{len(s.parts) - 1} rotated)"
         processes = ", ".join(f"{k} ({v})" for k, v in sorted(s.processes.items()))
         levels = ", ".join(f"{k} {v}" for k, v in sorted(s.levels.items()))
         rows.append(
-            f"| {s.file} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
+            f"| {name} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
             f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} | {s.too_long} |"
         )
     return "\n".join(rows)
@@ -296,12 +343,28 @@ def node_tables(summaries: list[FileSummary]) -> str:
     return "\n".join(rows)
 
 
+def history_notes(summaries: list[FileSummary]) -> list[str]:
+    """One line per rank file whose oldest rotated files retention removed: the history missing at its start."""
+    notes = []
+    for s in summaries:
+        if s.removed_files:
+            files = "file" if s.removed_files == 1 else "files"
+            notes.append(
+                f"{s.file}: history missing before {s.first or 'its first record'}: retention removed "
+                f"{s.removed_files} rotated {files} ({s.removed_bytes} bytes of log, {s.removed_disk_bytes} on disk)"
+            )
+    return notes
+
+
 def too_long_notes(summaries: list[FileSummary]) -> list[str]:
     """One line per file with lines over the limit: ``FILE: lines 3, 9 are over 1048576 bytes (not read)``."""
     notes = []
     for s in summaries:
         if s.too_long:
-            at = ", ".join(map(str, s.too_long_lines))
+            if len(s.parts) > 1:  # a rotated rank file: each line number with its file
+                at = ", ".join(f"{p['file']}:{p['line']}" for p in s.too_long_places)
+            else:
+                at = ", ".join(map(str, s.too_long_lines))
             if s.too_long > len(s.too_long_lines):
                 at += f", ... ({s.too_long} in all)"
             what = f"line {at} is" if s.too_long == 1 else f"lines {at} are"

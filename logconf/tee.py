@@ -69,7 +69,8 @@ def _literal(text: str) -> str:
 
 
 class _StdioFile(RankFileHandler):
-    """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, raw bytes."""
+    """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, and its
+    rotation (``rotate_bytes``...), with raw bytes."""
 
     def __init__(self, path: str, **options: Any) -> None:
         # per_host 0: the captured process resolved the name, with its host if it takes one.
@@ -91,6 +92,9 @@ class _StdioFile(RankFileHandler):
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
+                self._room -= len(data)
+                if self._room <= 0:  # rotation (logconf.rotation): check at the next block
+                    self._next_check = 0.0
                 if self._failing:
                     self._recovered()
             except Exception:
