@@ -49,6 +49,12 @@ JUDGED_ON = {"quiet": "emit_s", "one-core": "emit_s", "loaded": "cpu_s"}
 METRICS = {"emit_s": "emitting thread wall time", "cpu_s": "CPU time of all the process's threads"}
 
 
+ROTATION = [
+    ("stdlib-filehandler", "plain stdlib FileHandler, same line format (baseline)"),
+    ("logconf-vllm-text", "logconf, shipped JSON, text, rotation off"),
+    ("logconf-vllm-text-rotation-armed", "rotation on (1 GiB): every record counted, no rotation in the run"),
+    ("logconf-vllm-text-rotating-1m", "rotation at 1 MiB: a rotation every ~10,000 records, compressed behind"),
+]
 DISABLED = [
     ("disabled-vllm-default", "vLLM's default config shape (baseline)"),
     ("disabled-logconf-vllm", "logconf, shipped vllm_logging.json"),
@@ -369,6 +375,43 @@ def bench_engine(report: Report, vllm_python: str, model: str, reps: int, work: 
     report.add("")
 
 
+def bench_rotation(report: Report, python: str, records: int, reps: int, work: Path) -> None:
+    _say(f"rotation: {len(ROTATION)} setups x {reps} repetitions x {records} records, then pause, compression, tools")
+    names = [n for n, _ in ROTATION]
+    results = interleave(
+        names,
+        reps,
+        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(records), str(work / f"rot-{name}-{rep}")]),
+    )
+    base, off = "stdlib-filehandler", "logconf-vllm-text"
+    report.add(
+        "## 9. Long runs: rotation",
+        "",
+        f"### Per-record cost with rotation on, {records:,} records (quiet; median of {reps} interleaved repetitions)",
+        "",
+        "Emitting thread: the logging calls alone. CPU: every thread of the process, compression included.",
+        "",
+        "| setup | emitting thread µs/record | vs stdlib | vs rotation off | CPU µs/record |",
+        "|---|---:|---:|---:|---:|",
+    )
+    for name, label in ROTATION:
+        runs = results[name]
+        report.add(
+            f"| {label} | {_median(runs, 'emit_s') / records * 1e6:.1f} | {paired_ratio(results, name, base, 'emit_s'):.2f}x | "
+            f"{paired_ratio(results, name, off, 'emit_s'):.2f}x | {_median(runs, 'cpu_s') / records * 1e6:.1f} |"
+        )
+    report.add("")
+    for name, what in (("logconf-vllm-text-rotation-armed", "on"), ("logconf-vllm-text-rotating-1m", "rotating every 1 MiB")):
+        ratio = paired_ratio(results, name, base, "emit_s")
+        report.target(f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record", ratio <= 1.10,
+                      f"{ratio:.2f}x")
+    sys.path.insert(0, str(BENCH))
+    import rotation_bench
+
+    section = rotation_bench.measure(str(work))
+    report.add(*section.splitlines()[2:], "")  # its own title is this section's
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable, help="interpreter with logconf's deps and loguru (default: this one)")
@@ -435,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         elif wanted is None or "8" in wanted:
             report.add("## 8. Gather: two nodes", "", "Skipped: pass --vllm-python (an environment with Ray).", "")
+        sections.append(("9. Long runs: rotation", lambda: bench_rotation(report, args.python, args.records, args.reps, work)))
         for title, section in sections:
             if wanted is not None and title.split(".")[0] not in wanted:
                 continue

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from helpers import load_like_vllm
-from rotation_writers import ROTATED, Tally, family, padding, set_files, settle, writer
+from rotation_writers import ROTATED, Tally, family, padding, read_text, set_files, settle, writer
 
 from logconf import ConfigError, rotation
 from logconf.logfiles import iter_entries, rank_files, rank_sets, split_rotated
@@ -145,6 +145,25 @@ def test_a_plain_file_and_its_compressed_twin_are_read_once_and_the_next_upkeep_
     assert [row.records for row in summarise(str(logdir))] == [1]
     _tidy(logdir)
     assert sorted(p.name for p in logdir.iterdir()) == ["vllm_rank_0.log", f"{plain.name}.gz"]
+
+
+def test_the_stdio_copy_rotates_as_its_rank_file_does(logdir):
+    """LOGCONF_CAPTURE_STDIO=1: the tee process writes the .stdio.log copy, and rotates it by the same settings;
+    every line printed is in exactly one of its files, in order."""
+    code = (  # a line at a time, so that the tee copies many small blocks (it rotates between blocks)
+        "import time\nfrom helpers import load_like_vllm\nload_like_vllm()\n"
+        "for i in range(600):\n    print(f'line {i} ' + 'y' * 40, flush=True)\n    time.sleep(0.001)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK"))}
+    env.update(LOGCONF_DIR=str(logdir), LOGCONF_CAPTURE_STDIO="1", LOGCONF_ROTATE_BYTES="4K",
+               PYTHONPATH=f"{REPO}{os.pathsep}{REPO / 'tests'}")
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode().splitlines() == [f"line {i} " + "y" * 40 for i in range(600)]
+    files = set_files(logdir, "vllm_rank_0.stdio.log")
+    assert len(files) >= 6, [f.name for f in files]
+    texts = [line.split("] ", 1)[1] for path in files for line in read_text(path).splitlines()]
+    assert texts == [f"line {i} " + "y" * 40 for i in range(600)]
 
 
 # -- retention ----------------------------------------------------------------------------------
