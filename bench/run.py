@@ -401,14 +401,25 @@ def bench_rotation(report: Report, python: str, records: int, reps: int, work: P
             f"{paired_ratio(results, name, off, 'emit_s'):.2f}x | {_median(runs, 'cpu_s') / records * 1e6:.1f} |"
         )
     report.add("")
-    for name, what in (("logconf-vllm-text-rotation-armed", "on"), ("logconf-vllm-text-rotating-1m", "rotating every 1 MiB")):
-        ratio = paired_ratio(results, name, base, "emit_s")
-        report.target(f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record", ratio <= 1.10,
-                      f"{ratio:.2f}x")
     sys.path.insert(0, str(BENCH))
     import rotation_bench
 
-    section = rotation_bench.measure(str(work))
+    lines, ratios = rotation_bench.per_record_thread_cpu(str(work))
+    report.add(*lines)
+    for name, what in (("on", "on"), ("rotating", "rotating every 1 MiB")):
+        report.target(
+            f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record (logging thread's CPU)",
+            ratios[name] <= 1.10,
+            f"{ratios[name]:.2f}x",
+        )
+    for name, what in (("logconf-vllm-text-rotation-armed", "on"), ("logconf-vllm-text-rotating-1m", "rotating every 1 MiB")):
+        ratio = paired_ratio(results, name, base, "emit_s")
+        report.target(
+            f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record (emitting thread's wall)",
+            ratio <= 1.10,
+            f"{ratio:.2f}x",
+        )
+    section = rotation_bench.measure(str(work), with_thread_cpu=False)
     report.add(*section.splitlines()[2:], "")  # its own title is this section's
 
 

@@ -13,7 +13,7 @@ each copy from its size, after checking that the copy's last bytes are still the
 bytes at that place; a node file that was truncated or replaced (logrotate) is copied anew.
 
 Rotated files (``vllm_rank_0.log.<time>[.gz]``, see :mod:`logconf.logfiles`) never change once
-settled (compressed, or open in no writer: :func:`logconf.rotation.settled`): each is copied
+settled (compressed, or open in no writer: :func:`logconf.retention.settled`): each is copied
 once, as it is (compressed or not), under a temporary name renamed when complete, and never
 again, whether DEST holds it plain or compressed. One not settled yet waits for the next run.
 
@@ -168,7 +168,7 @@ def list_rank_files(directory: str, now: float | None = None) -> list[dict[str, 
 
 
 def _settled_rotated(directory: str) -> list[dict[str, Any]]:
-    from logconf.rotation import settled
+    from logconf.retention import settled
 
     files = []
     for found in sets_in(directory, stdio=True).values():

@@ -33,11 +33,10 @@ T0 = 1795683600  # 2026-11-26T09:00:00Z
 PART = re.compile(r"(vllm_rank_0\.(?:log|jsonl))\.\d{8}T\d{6}\.\d{3}Z(?:\.gz)?")
 
 
-def _two_handlers(rotated: Path, plain: Path, fmt: str, size: str = "6K") -> None:
+def _two_handlers(rotated: Path, plain: Path, size: str = "6K") -> None:
     from logconf import vllm_config_path
 
     config = json.loads(Path(vllm_config_path()).read_text())
-    config["formatters"]["logconf_file"]["format"] = fmt
     shipped = config["handlers"]["vllm_file"]
     config["handlers"]["rotating"] = {**shipped, "directory": str(rotated), "rotate_bytes": size}
     config["handlers"]["vllm_file"] = {**shipped, "directory": str(plain), "rotate_bytes": "0"}
@@ -61,9 +60,11 @@ def _log_records(count: int) -> None:
 
 
 @pytest.fixture(params=["text", "json"])
-def pair(request, tmp_path) -> tuple[Path, Path]:
+def pair(request, tmp_path, monkeypatch) -> tuple[Path, Path]:
+    """The same records in ``rotated`` (rotating every 6 KiB) and ``plain`` (one file), text or JSON lines."""
+    monkeypatch.setenv("LOGCONF_FORMAT", request.param)
     rotated, plain = tmp_path / "rotated", tmp_path / "plain"
-    _two_handlers(rotated, plain, request.param)
+    _two_handlers(rotated, plain)
     _log_records(1200)
     settle()
     return rotated, plain
@@ -76,6 +77,7 @@ def _as_live(text: str) -> str:
 def test_summary_of_the_rotated_set_equals_the_unrotated_file(pair):
     rotated, plain = pair
     (row,), (one,) = summarise(str(rotated)), summarise(str(plain))
+    assert (one.records, one.problems, one.file.rsplit(".", 1)[1]) == (1200, 0, "jsonl" if "jsonl" in row.file else "log")
     assert len(row.parts) >= 10 and any(part.endswith(".gz") for part in row.parts)
     assert row.parts[-1] == one.file == row.file
     same = ("lines", "bytes", "records", "continuation_lines", "processes", "loggers", "levels", "first", "last", "problems")
