@@ -236,14 +236,19 @@ def bench_per_record(report: Report, python: str, records: int, reps: int, work:
             )
 
 
+def _per_record_cases(python: str, names: Sequence[str], count: int, reps: int, work: Path) -> dict[str, list[dict[str, Any]]]:
+    """Run bench/per_record.py's ``names``, ``count`` calls each, interleaved over ``reps`` repetitions."""
+    return interleave(
+        names,
+        reps,
+        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(count), str(work / f"{name}-{rep}")]),
+    )
+
+
 def bench_disabled(report: Report, python: str, calls: int, reps: int, work: Path) -> None:
     _say(f"disabled calls: {len(DISABLED)} setups x {reps} repetitions x {calls} calls")
     names = [n for n, _ in DISABLED]
-    results = interleave(
-        names,
-        reps,
-        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(calls), str(work / f"{name}-{rep}")]),
-    )
+    results = _per_record_cases(python, names, calls, reps, work)
     base = names[0]
     report.add(
         f"## 2. Disabled call: `log.debug(...)` on a `vllm.*` logger at INFO, {calls:,} calls",
@@ -377,12 +382,7 @@ def bench_engine(report: Report, vllm_python: str, model: str, reps: int, work: 
 
 def bench_rotation(report: Report, python: str, records: int, reps: int, work: Path) -> None:
     _say(f"rotation: {len(ROTATION)} setups x {reps} repetitions x {records} records, then pause, compression, tools")
-    names = [n for n, _ in ROTATION]
-    results = interleave(
-        names,
-        reps,
-        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(records), str(work / f"rot-{name}-{rep}")]),
-    )
+    results = _per_record_cases(python, [n for n, _ in ROTATION], records, reps, work / "rotation")
     base, off = "stdlib-filehandler", "logconf-vllm-text"
     report.add(
         "## 9. Long runs: rotation",

@@ -108,6 +108,25 @@ def test_an_idle_process_lets_go_of_the_rotated_file_within_its_check_so_it_is_c
     assert (logdir / "vllm_rank_0.log").read_text().endswith("vllm.rot: idle after\n")
 
 
+def test_where_flock_fails_a_rotated_file_is_compressed_once_unchanged_for_a_minute(tmp_path, monkeypatch):
+    """Some network filesystems refuse flock (ENOLCK): a rotated file then settles by age alone."""
+    import errno
+    import fcntl
+
+    rotated = tmp_path / "vllm_rank_0.log.20261126T090000.000Z"
+    rotated.write_text("2026-11-26T09:00:00.000Z INFO rank=0 EngineActor[7] vllm.rot: old\n")
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    assert retention.compress(str(rotated)) == "held"  # written a moment ago
+    old = time.time() - retention.UNLOCKED_QUIET_S - 1
+    os.utime(rotated, (old, old))
+    assert retention.compress(str(rotated)) == "done"
+    assert gzip.decompress(Path(f"{rotated}.gz").read_bytes()).endswith(b"vllm.rot: old\n")
+
+
 def test_a_compressor_killed_mid_way_leaves_the_plain_file_read_once_and_the_next_upkeep_finishes(logdir):
     """SIGKILL while X.gz.tmp is being written: X stays whole (the tools read it, and never the .tmp), and the
     next upkeep (any process's next rotation) compresses it again and removes the stale .tmp."""
