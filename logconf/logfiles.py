@@ -596,8 +596,8 @@ def iter_entries(
     line is line ``first_line``; its entries' positions then start at ``first_line - 1``, so
     positions keep the file's order across stretches. A ``.gz`` file is read decompressed, its
     offsets counted in its decompressed bytes. ``tally``, if given, counts the bytes read.
-    A file rotated while it is read is followed to its new name; one removed meanwhile raises
-    LogDirError.
+    A file rotated while it is read is followed to its new name; one removed before it is read
+    yields nothing, and one removed while it is read raises LogDirError.
     """
     reader, lines = EntryReader(path, order, label), LineReader()
     reader.line_number = reader.position = first_line - 1
@@ -615,6 +615,8 @@ def iter_entries(
                     yield done
         except FileMoved:
             raise LogDirError(f"{path}: removed while it was being read (by retention?); read it again") from None
+        except FileNotFoundError:
+            return  # removed since it was listed (retention): nothing of it is left to read
         if tally is not None:
             tally.bytes += file.tell() - start
     last = lines.finish()

@@ -110,7 +110,10 @@ def find_runs(path: str) -> list[Run]:
     with open_part(path, locate=locate_rotated(path)) as file:  # a .gz file is read decompressed
         carry, skip = b"", False  # the unfinished last line of a block; inside a line too long for a block
         while True:
-            data = file.read(_BLOCK)
+            try:
+                data = file.read(_BLOCK)
+            except FileNotFoundError:  # removed since it was listed (retention)
+                break
             if not data:
                 break
             text = b"\n" + carry + data  # the newline that ended the line before

@@ -215,8 +215,11 @@ def summarise_set(found: RankSet, label: str | None = None) -> FileSummary:
     tally = Tally()
     for path in found.paths:
         part = f"{node}/{os.path.basename(path)}" if node else os.path.basename(path)
+        try:
+            summary.disk_bytes += os.path.getsize(path)
+        except FileNotFoundError:
+            continue  # removed since it was listed (retention): its history is gone
         summary.parts.append(part)
-        summary.disk_bytes += os.path.getsize(path)
         for entry in iter_entries(path, 0, part, tally=tally):
             summary.lines += len(entry.lines)
             record = entry.record

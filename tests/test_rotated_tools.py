@@ -222,3 +222,17 @@ def test_tail_f_follows_rotations_and_compression_with_nothing_missed_or_repeate
     assert written == [f"rec {i}" for i in range(len(written) - 1)] + ["last"]
     assert messages == written, "\n".join(lines[140:200])
     assert len(found.rotated) >= 10 and any(p.endswith(".gz") for p in found.rotated)
+
+
+def test_a_rotated_file_removed_between_listing_and_reading_is_passed_over(tmp_path):
+    """Retention may remove the oldest rotated file while a tool runs: the tools read what is left."""
+    for name, second in (("vllm_rank_0.log.20261126T090000.000Z", 0), ("vllm_rank_0.log", 1)):
+        (tmp_path / name).write_text(f"2026-11-26T09:00:0{second}.000Z INFO rank=0 EngineCore[1] vllm.x: {name}\n")
+    paths, (found,) = rank_files(str(tmp_path)), rank_sets(str(tmp_path))
+    os.remove(tmp_path / "vllm_rank_0.log.20261126T090000.000Z")
+    from logconf.merge import merge_entries
+    from logconf.summary import summarise_set
+
+    assert [e.record["message"] for e in merge_entries(paths, str(tmp_path))] == ["vllm_rank_0.log"]
+    row = summarise_set(found)
+    assert (row.records, row.parts) == (1, ["vllm_rank_0.log"])
