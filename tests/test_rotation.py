@@ -367,6 +367,7 @@ def test_stress_two_ranks_of_three_processes_rotate_50_times_each_and_lose_nothi
     started = time.monotonic()
     _join(*[_run(family, rank, STRESS_COUNT, env, 1.5, name="EngineActor") for rank in ("0", "1")], timeout=900)
     written_s = time.monotonic() - started
+    figures = []
     for rank in ("0", "1"):
         live = f"vllm_rank_{rank}.log"
         rotations = int((logdir / f".{live}.lock").read_text().split()[1])
@@ -383,6 +384,11 @@ def test_stress_two_ranks_of_three_processes_rotate_50_times_each_and_lose_nothi
             assert order == list(range(count - len(order), count)), tag  # in order; missing, if any, the oldest
         (row,) = [r for r in summarise(str(logdir)) if r.file == live]
         assert row.problems == 0
+        figures.append(
+            f"rank {rank}: {rotations} rotations, {len(files)} files ({compressed_while_running} compressed while it ran), "
+            f"{row.records} records, {row.bytes / 2**20:.1f} MiB of log in {row.disk_bytes / 2**20:.1f} MiB on disk, "
+            f"{row.removed_files} files removed"
+        )
         if budget is None:
             assert sum(map(len, tally.order.values())) == sum(counts.values())
             assert (row.removed_files, tally.other) == (0, [])
@@ -399,5 +405,6 @@ def test_stress_two_ranks_of_three_processes_rotate_50_times_each_and_lose_nothi
     left = [p.name for p in logdir.iterdir() if ROTATED.fullmatch(p.name)]
     assert left and all(name.endswith(".gz") for name in left)
     assert not [p for p in logdir.iterdir() if p.name.endswith(".tmp")]
-    print(f"\nFIGURES rotation stress {budget or 'keep-all'}: 6 x {STRESS_COUNT} records written in {written_s:.0f} s")
+    print(f"\nFIGURES rotation stress {budget or 'keep-all'}: 6 x {STRESS_COUNT} records written in {written_s:.0f} s; "
+          + "; ".join(figures))
 
