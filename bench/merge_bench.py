@@ -126,6 +126,12 @@ def generate(directory: str, size: int, blocks: dict[str, str]) -> tuple[int, in
 
 def _timed(command: list[str]) -> tuple[float, float]:
     """Run ``command`` with stdout to /dev/null; return (wall seconds, peak RSS in MiB) of that child."""
+    elapsed, _, peak = timed_usage(command)
+    return elapsed, peak
+
+
+def timed_usage(command: list[str]) -> tuple[float, float, float]:
+    """Run ``command`` with stdout to /dev/null; return its wall seconds, CPU seconds and peak RSS in MiB."""
     started = time.monotonic()
     with open(os.devnull, "wb") as sink:
         child = subprocess.Popen(command, cwd=REPO, env=_env(), stdout=sink)
@@ -134,7 +140,7 @@ def _timed(command: list[str]) -> tuple[float, float]:
     elapsed = time.monotonic() - started
     if child.returncode != 0:
         raise RuntimeError(f"{command} exited {child.returncode}")
-    return elapsed, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
 
 
 def _row(label: str, directory: str, size: int, records: int, command: list[str]) -> str:

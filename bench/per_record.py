@@ -48,6 +48,12 @@ def logconf_vllm(directory: Path, fmt: str) -> _Setup:
     return _Setup(logging.getLogger("vllm.v1.engine.async_llm"), directory / f"vllm_rank_0.{ext}")
 
 
+def logconf_vllm_rotating(directory: Path, size: str) -> _Setup:
+    """The shipped JSON, text, with LOGCONF_ROTATE_BYTES=size (logconf.rotation)."""
+    os.environ["LOGCONF_ROTATE_BYTES"] = size
+    return logconf_vllm(directory, "text")
+
+
 def logconf_trainer(directory: Path) -> _Setup:
     import logconf
 
@@ -129,6 +135,8 @@ CASES: dict[str, Callable[[Path], _Setup]] = {
     "logconf-vllm-text": lambda d: logconf_vllm(d, "text"),
     "logconf-vllm-json": lambda d: logconf_vllm(d, "json"),
     "logconf-vllm-json-stdlib": logconf_vllm_stdlib_json,
+    "logconf-vllm-text-rotation-armed": lambda d: logconf_vllm_rotating(d, "1G"),
+    "logconf-vllm-text-rotating-1m": lambda d: logconf_vllm_rotating(d, "1M"),
     "logconf-trainer": logconf_trainer,
     "stdlib-filehandler": stdlib_file,
     "loguru-intercept": lambda d: loguru_intercept(d, enqueue=False),

@@ -50,6 +50,12 @@ JUDGED_ON = {"quiet": "emit_s", "one-core": "emit_s", "loaded": "cpu_s"}
 METRICS = {"emit_s": "emitting thread wall time", "cpu_s": "CPU time of all the process's threads"}
 
 
+ROTATION = [
+    ("stdlib-filehandler", "plain stdlib FileHandler, same line format (baseline)"),
+    ("logconf-vllm-text", "logconf, shipped JSON, text, rotation off"),
+    ("logconf-vllm-text-rotation-armed", "rotation on (1 GiB): every record counted, no rotation in the run"),
+    ("logconf-vllm-text-rotating-1m", "rotation at 1 MiB: a rotation every ~10,000 records, compressed behind"),
+]
 DISABLED = [
     ("disabled-vllm-default", "vLLM's default config shape (baseline)"),
     ("disabled-logconf-vllm", "logconf, shipped vllm_logging.json"),
@@ -231,14 +237,19 @@ def bench_per_record(report: Report, python: str, records: int, reps: int, work:
             )
 
 
+def _per_record_cases(python: str, names: Sequence[str], count: int, reps: int, work: Path) -> dict[str, list[dict[str, Any]]]:
+    """Run bench/per_record.py's ``names``, ``count`` calls each, interleaved over ``reps`` repetitions."""
+    return interleave(
+        names,
+        reps,
+        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(count), str(work / f"{name}-{rep}")]),
+    )
+
+
 def bench_disabled(report: Report, python: str, calls: int, reps: int, work: Path) -> None:
     _say(f"disabled calls: {len(DISABLED)} setups x {reps} repetitions x {calls} calls")
     names = [n for n, _ in DISABLED]
-    results = interleave(
-        names,
-        reps,
-        lambda name, rep: _json_run([python, str(BENCH / "per_record.py"), name, str(calls), str(work / f"{name}-{rep}")]),
-    )
+    results = _per_record_cases(python, names, calls, reps, work)
     base = names[0]
     report.add(
         f"## 2. Disabled call: `log.debug(...)` on a `vllm.*` logger at INFO, {calls:,} calls",
@@ -534,6 +545,49 @@ def bench_engine(report: Report, vllm_python: str, model: str, reps: int, work: 
     report.add("")
 
 
+def bench_rotation(report: Report, python: str, records: int, reps: int, work: Path) -> None:
+    _say(f"rotation: {len(ROTATION)} setups x {reps} repetitions x {records} records, then pause, compression, tools")
+    results = _per_record_cases(python, [n for n, _ in ROTATION], records, reps, work / "rotation")
+    base, off = "stdlib-filehandler", "logconf-vllm-text"
+    report.add(
+        "## 11. Long runs: rotation",
+        "",
+        f"### Per-record cost with rotation on, {records:,} records (quiet; median of {reps} interleaved repetitions)",
+        "",
+        "Emitting thread: the logging calls alone. CPU: every thread of the process, compression included.",
+        "",
+        "| setup | emitting thread µs/record | vs stdlib | vs rotation off | CPU µs/record |",
+        "|---|---:|---:|---:|---:|",
+    )
+    for name, label in ROTATION:
+        runs = results[name]
+        report.add(
+            f"| {label} | {_median(runs, 'emit_s') / records * 1e6:.1f} | {paired_ratio(results, name, base, 'emit_s'):.2f}x | "
+            f"{paired_ratio(results, name, off, 'emit_s'):.2f}x | {_median(runs, 'cpu_s') / records * 1e6:.1f} |"
+        )
+    report.add("")
+    sys.path.insert(0, str(BENCH))
+    import rotation_bench
+
+    lines, ratios = rotation_bench.per_record_thread_cpu(str(work))
+    report.add(*lines)
+    for name, what in (("on", "on"), ("rotating", "rotating every 1 MiB")):
+        report.target(
+            f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record (logging thread's CPU)",
+            ratios[name] <= 1.10,
+            f"{ratios[name]:.2f}x",
+        )
+    for name, what in (("logconf-vllm-text-rotation-armed", "on"), ("logconf-vllm-text-rotating-1m", "rotating every 1 MiB")):
+        ratio = paired_ratio(results, name, base, "emit_s")
+        report.target(
+            f"vLLM config, text, rotation {what}: at most 1.10x the stdlib FileHandler per record (emitting thread's wall)",
+            ratio <= 1.10,
+            f"{ratio:.2f}x",
+        )
+    section = rotation_bench.measure(str(work), with_thread_cpu=False)
+    report.add(*section.splitlines()[2:], "")  # its own title is this section's
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable, help="interpreter with logconf's deps and loguru (default: this one)")
@@ -617,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(
             ("10. Report: page size and memory bound", lambda: report.add(report_bench.measure(str(work), report_size), ""))
         )
+        sections.append(("11. Long runs: rotation", lambda: bench_rotation(report, args.python, args.records, args.reps, work)))
         for title, section in sections:
             if wanted is not None and title.split(".")[0] not in wanted:
                 continue

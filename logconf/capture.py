@@ -59,7 +59,18 @@ __all__ = [
 STDIO_ENV = "LOGCONF_CAPTURE_STDIO"
 _MARKER_ENV = "LOGCONF_STDIO_TEE"  # "<owner pid>:<fd>=<original fd>/<pipe inode>,..." for children
 _PIPE_SIZE = 1 << 20  # what a writer can write before it waits for the tee (which starts in ~50 ms)
-_FILE_OPTIONS = ("file_mode", "dir_mode", "follow_symlinks", "reopen_check_s", "shared_dir")  # what the tee's file takes
+# What the tee's file takes (rotation included: the .stdio.log copy rotates as the rank file does).
+_FILE_OPTIONS = (
+    "file_mode",
+    "dir_mode",
+    "follow_symlinks",
+    "reopen_check_s",
+    "shared_dir",
+    "rotate_bytes",
+    "rotate_keep",
+    "rotate_compress",
+    "dir_max_bytes",
+)
 _REPLY_WAIT_S = 5.0  # how long set_rank waits for the tee to take the new path (it starts in ~50 ms)
 EXIT_WAIT_S = 5.0  # how long a process that exits waits for its tee to pass on what it wrote
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -15,7 +15,16 @@ from logconf.errors import ConfigError
 from logconf.gather import FileCopy
 from logconf.logfiles import Entry, LogDirError
 from logconf.merge import EntryFilter, merge_files, render, render_json
-from logconf.summary import PROBLEMS, node_tables, summarise, summary_json, summary_table, too_long_notes, top_table
+from logconf.summary import (
+    PROBLEMS,
+    history_notes,
+    node_tables,
+    summarise,
+    summary_json,
+    summary_table,
+    too_long_notes,
+    top_table,
+)
 from logconf.tail import follow, last_entries
 
 __all__ = ["main"]
@@ -47,7 +56,7 @@ def _summary(args: argparse.Namespace) -> int:
         if nodes:
             print()
             print(nodes)
-        for note in too_long_notes(summaries):
+        for note in too_long_notes(summaries) + history_notes(summaries):
             print(note)
         repeats = top_table(summaries)
         if repeats:

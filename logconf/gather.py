@@ -17,6 +17,11 @@ links too): it is reported, and the rest of the node is gathered. A node that ca
 or read (it died, say) is reported with the reason, and the others are gathered all the same.
 Where each node's files go in DEST, and with which modes, is :mod:`logconf.gathered`'s part.
 
+Rotated files (``vllm_rank_0.log.<time>[.gz]``, see :mod:`logconf.logfiles`) never change once
+settled (compressed, or open in no writer: :func:`logconf.retention.settled`): each is copied
+once, as it is (compressed or not), under a temporary name renamed when complete, and never
+again, whether DEST holds it plain or compressed. One not settled yet waits for the next run.
+
 Ray is imported only when gather runs: ``import logconf`` never imports it.
 """
 
@@ -45,7 +50,7 @@ from logconf.gathered import (
     tighten,
     write_manifest,
 )
-from logconf.logfiles import LogDirError
+from logconf.logfiles import LogDirError, sets_in
 from logconf.netfs import HOST_ENV
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "GatherResult",
     "NodeInfo",
     "cluster_nodes",
+    "copied_before",
     "copy_file",
     "gather",
     "list_rank_files",
@@ -157,16 +163,40 @@ def scan_rank_files(directory: str, now: float | None = None) -> tuple[list[dict
             continue
         end = _whole_end(path, info.st_size, now - info.st_mtime >= QUIET_S)
         files.append({"name": name, "size": info.st_size, "end": end, "mode": stat.S_IMODE(info.st_mode)})
-    return files, links
+    return files + _settled_rotated(directory), links
 
 
 def list_rank_files(directory: str, now: float | None = None) -> list[dict[str, Any]]:
     """List ``directory``'s rank files (and their ``.stdio.log`` copies) with their size, copyable end and mode.
 
     ``end`` is the offset past the file's last newline, or its size once the file has been
-    unchanged for QUIET_S seconds. A missing directory lists nothing; links are left out.
+    unchanged for QUIET_S seconds. Settled rotated files follow, marked ``"rotated": True``, whole.
+    A missing directory lists nothing; links are left out.
     """
     return scan_rank_files(directory, now)[0]
+
+
+def _settled_rotated(directory: str) -> list[dict[str, Any]]:
+    from logconf.retention import settled
+
+    files = []
+    for found in sets_in(directory, stdio=True).values():
+        for path in found.rotated:
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISREG(info.st_mode) and settled(path):  # a link is never followed
+                size = info.st_size
+                mode = stat.S_IMODE(info.st_mode)
+                files.append({"name": os.path.basename(path), "size": size, "end": size, "mode": mode, "rotated": True})
+    return sorted(files, key=lambda f: f["name"])
+
+
+def copied_before(target: str) -> bool:
+    """Whether DEST already holds the rotated file ``target``, plain or compressed (it is copied once)."""
+    twin = target.removesuffix(".gz") if target.endswith(".gz") else target + ".gz"
+    return os.path.exists(target) or os.path.exists(twin)
 
 
 def resume_check(path: str) -> tuple[int, bytes]:
@@ -270,10 +300,24 @@ def update_copy(
     """Bring the copy at ``target`` up to date with a node file listed as ``listed`` (name, end, mode).
 
     ``stream(size, tail)`` reads the node file from the copy's end (:func:`read_chunks`, on the
-    node). The copy is no more readable than the node file, nor than ``file_mode`` allows.
+    node). The copy is no more readable than the node file, nor than ``file_mode`` allows. A
+    rotated file is copied whole, once, and never again.
     """
+    mode = listed["mode"] & file_mode
+    if listed.get("rotated"):
+        return _copy_once(target, lambda: stream(0, b""), done, mode)
     size, tail = resume_check(target)
-    return write_copy(target, size, stream(size, tail), done, listed["mode"] & file_mode)
+    return write_copy(target, size, stream(size, tail), done, mode)
+
+
+def _copy_once(target: str, values: Callable[[], Iterable[Any]], done: FileCopy, mode: int) -> FileCopy:
+    """Copy a rotated file into ``target`` unless DEST holds it already; whole, or not at all."""
+    if copied_before(target):
+        return done
+    partial = target + ".partial"
+    write_copy(partial, 0, values(), done, mode)
+    os.replace(partial, target)
+    return done
 
 
 def copy_file(source: str, target: str, chunk: int = CHUNK, now: float | None = None, file_mode: int | None = None) -> FileCopy:

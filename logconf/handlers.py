@@ -13,6 +13,7 @@ import contextlib
 import errno
 import functools
 import logging
+import math
 import os
 import stat
 import sys
@@ -21,7 +22,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TextIO, TypeVar
 
-from logconf import hold, keep, netfs, ownership, raycontext, stackdump
+from logconf import hold, keep, netfs, ownership, raycontext, rotation, stackdump
 from logconf.errors import ConfigError, current_source
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
@@ -107,6 +108,10 @@ class _Plan:
         hold_unranked_s: float | str = 0,
         per_host: str = "${LOGCONF_PER_HOST:-auto}",
         shared_dir: bool | str = "${LOGCONF_SHARED_DIR:-0}",
+        rotate_bytes: str = "${LOGCONF_ROTATE_BYTES:-0}",
+        rotate_keep: str = "${LOGCONF_ROTATE_KEEP:-all}",
+        rotate_compress: str = "${LOGCONF_ROTATE_COMPRESS:-1}",
+        dir_max_bytes: str = "${LOGCONF_DIR_MAX_BYTES:-0}",
     ) -> None:
         self.templates = {"directory": directory, "filename": filename, "per_host": per_host}
         self.follow = switch(follow_symlinks, factory="RankFileHandler", arg="follow_symlinks")
@@ -119,6 +124,7 @@ class _Plan:
             str(name): _keyed(parse_level, _level_text(f"logger_levels.{name}", template), f"logger_levels.{name}", template)
             for name, template in _mapping("logger_levels", logger_levels).items()
         }
+        self.rotation = rotation.policy(rotate_bytes, rotate_keep, rotate_compress, dir_max_bytes, file_mode=self.file_mode)
         self.per_process = has_fields(directory) or has_fields(filename)
         self.network = self.per_host = False
         self.path = self.resolve()
@@ -253,6 +259,9 @@ class RankFileHandler(logging.Handler):
     within ``reopen_check_s``), a full disk (reported once, recovered without
     a restart) and ``set_rank`` (it moves to the new rank's file). ``logger_levels`` sets the
     levels of the loggers it serves from the environment, so disabled calls stay as cheap as ever.
+    With ``rotate_bytes`` it rotates the file, once among all the processes that share it
+    (:mod:`logconf.rotation`): its periodic check reads the size, and it counts its own bytes
+    between checks.
 
     Its parts: :class:`logconf.hold.Holder` keeps the records of a Ray actor whose rank is not
     known yet (on disk in a spill file, in memory for their rank); ``_append`` writes one record,
@@ -281,6 +290,9 @@ class RankFileHandler(logging.Handler):
         self._torn = False  # the file ends with a record cut short: start the next on a fresh line
         self._regular = self._readable = False
         self._last_end = -1  # where this handler's last record ended in the file
+        policy = self._plan.rotation
+        self._rotator = rotation.Rotator(policy) if policy is not None else None
+        self._room = math.inf  # bytes this process may append before its check is due (rotation)
         self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
@@ -333,16 +345,20 @@ class RankFileHandler(logging.Handler):
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # read: see _end_cut_short
         if not plan.follow:
             flags |= os.O_NOFOLLOW
-        try:
+        for attempt in range(3):
             try:
-                fd = os.open(self.path, flags, plan.file_mode)
-            except PermissionError:  # a file we may append to but not read: no cut-short repair
-                fd = os.open(self.path, flags & ~os.O_RDWR | os.O_WRONLY, plan.file_mode)
-                flags = 0
-        except OSError as exc:
-            raise plan.fail(
-                self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory"
-            ) from None
+                try:
+                    fd = os.open(self.path, flags, plan.file_mode)
+                except PermissionError:  # a file we may append to but not read: no cut-short repair
+                    fd = os.open(self.path, flags & ~os.O_RDWR | os.O_WRONLY, plan.file_mode)
+                    flags = 0
+            except OSError as exc:
+                raise plan.fail(
+                    self.path, f"cannot open the log file: {exc.strerror}", "point LOGCONF_DIR at a writable directory"
+                ) from None
+            if rotation.share(fd) or attempt == 2:  # held until closed: no writer's file is compressed
+                break
+            os.close(fd)  # a rotated file being compressed was at the path a moment ago: open the path again
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) and not plan.follow:
             os.close(fd)
@@ -353,6 +369,9 @@ class RankFileHandler(logging.Handler):
             os.close(fd)
             raise
         self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+        if self._rotator is not None:
+            self._room = self._rotator.room(info.st_size)
+            rotation.watch(self, plan.reopen_check_s)
         self._torn = self._torn and info.st_size > 0
         self._regular = stat.S_ISREG(info.st_mode)
         self._forked = False  # this descriptor, and so its offset, belongs to this process alone
@@ -401,11 +420,21 @@ class RankFileHandler(logging.Handler):
             moved = (info.st_dev, info.st_ino) != self._identity
         except FileNotFoundError:
             moved = True
-        if moved:  # renamed by logrotate, or deleted with its directory: start a fresh file
+        if not moved and self._rotator is not None:
+            if info.st_size >= self._rotator.max_bytes:
+                moved = self._rotator.rotate(self.path, self._identity)
+            self._room = self._rotator.room(info.st_size)
+        if moved:  # renamed by logrotate or a rotation, or deleted with its directory: start a fresh file
             self._fd = None
             os.close(fd)
             return self._open()
         return fd
+
+    def recheck(self) -> None:
+        """Run the periodic check if it is due: a process that logs nothing still lets go of a rotated file."""
+        with self.lock:  # type: ignore[union-attr]
+            if self._fd is not None and not self._forked and time.monotonic() >= self._next_check:
+                self._current_fd(time.monotonic())
 
     def emit(self, record: logging.LogRecord) -> None:
         # A record that cannot be formatted is its caller's bug, reported as stdlib logging
@@ -443,6 +472,9 @@ class RankFileHandler(logging.Handler):
         written = os.write(fd, data)
         if written < len(data):  # a full device took only the head of the record
             self._take_back(fd, written, len(data))
+        self._room -= written
+        if self._room <= 0:  # this process's own bytes fill the file: check (and rotate) at the next record
+            self._next_check = 0.0
         if self._regular and self._readable and not self._torn and self._plan.repairs:
             self._end_cut_short(fd, written)
         self._torn = False

@@ -5,6 +5,15 @@ traceback); a JSON record is one line. Reading keeps one record and one line in 
 never more than LINE_LIMIT bytes of a line: a longer line (a runaway print, a binary blob, a
 file that never ends its last line) becomes a TOO_LONG entry that holds its first bytes,
 its line number and its length.
+
+A rank file that was rotated is a *set*: its rotated files, oldest first, then the live file
+(:class:`RankSet`). Three namings are read: logconf's own (``vllm_rank_0.log.20261126T091030.123Z``,
+the time of the rotation, UTC), logrotate's numbers (``vllm_rank_0.log.3`` is older than ``.1``)
+and logrotate's ``dateext`` (``vllm_rank_0.log-20261126``); any of them may end in ``.gz``. When
+both ``X`` and ``X.gz`` exist (a compression that had not removed ``X`` yet) only ``X`` is read.
+:func:`rank_files` lists every file of every set in that order, so a tool that reads the files
+it lists reads each set as one; entries name the file they come from, with its own line numbers.
+Files are opened through :mod:`logconf.openfiles`, which keeps a bounded number open.
 """
 
 from __future__ import annotations
@@ -16,10 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NamedTuple
 
+from logconf.openfiles import FileMoved, open_part
 from logconf.records import TEXT_LINE, parse_line
 
 __all__ = [
     "LINE_LIMIT",
+    "REMOVAL_LOGGER",
     "TRAINER_LOGGERS",
     "VLLM_LOGGERS",
     "Entry",
@@ -27,14 +38,27 @@ __all__ = [
     "LineReader",
     "LogDirError",
     "RankName",
+    "RankSet",
+    "Removal",
+    "Rotated",
+    "Tally",
     "TooLong",
     "file_label",
     "iter_entries",
+    "live_name",
+    "locate_rotated",
     "natural_key",
     "node_of",
     "rank_files",
     "rank_name",
     "rank_names",
+    "rank_sets",
+    "removal_message",
+    "removal_of",
+    "rotated_name",
+    "sets_in",
+    "sets_under",
+    "split_rotated",
     "stdio_name",
     "stdio_names",
     "subsystem_of",
@@ -110,32 +134,226 @@ def natural_key(name: str) -> tuple[Any, ...]:
     return (tuple(int(part) if part.isdigit() else part for part in _DIGITS.split(name)), name)
 
 
-def rank_files(path: str) -> list[str]:
-    """Return the rank files in directory ``path`` (or ``path`` itself, if a file), in natural order.
 
-    A directory that holds no rank files itself but has subdirectories that do (the layout
-    ``logconf gather`` writes: one subdirectory per node) gives those, ordered by node, then name.
-    Raises LogDirError for a missing path, an empty directory, a directory without rank files,
-    and a file whose first line is not a logconf record.
+# -- rotated files ---------------------------------------------------------------------------
+
+_ROTATED = re.compile(
+    r"(?P<live>.+\.(?:log|jsonl))"
+    r"(?:\.(?P<stamp>\d{8}T\d{6}\.\d{3}Z)|\.(?P<number>\d+)|-(?P<date>\d{8}(?:[-_T.]?\d+)*))"
+    r"(?P<gz>\.gz)?"
+)
+_STAMP_DIGITS = 17  # YYYYMMDDHHMMSSmmm
+
+
+class Rotated(NamedTuple):
+    """What a rotated file's name says: the live file's name, its place in the set, whether it is compressed."""
+
+    live: str
+    key: tuple[int, Any]  # sorts a set's rotated files oldest first
+    compressed: bool
+    stamped: bool  # named by logconf's rotation: a name that no later rotation changes
+
+
+def split_rotated(name: str) -> Rotated | None:
+    """Parse a rotated file's name (``vllm_rank_0.log.3.gz``); None for any other name, live files included.
+
+    logrotate's numbers count back from the newest (``.1``); logconf's time stamps and
+    logrotate's dates count forward. Within one set, numbered files sort before dated ones.
     """
-    if not os.path.exists(path):
-        raise LogDirError(f"{path}: no such file or directory")
+    match = _ROTATED.fullmatch(name)
+    if match is None:
+        return None
+    if match["number"] is not None:
+        key: tuple[int, Any] = (0, -int(match["number"]))
+    else:
+        digits = re.sub(r"\D", "", match["stamp"] or match["date"])
+        key = (1, digits.ljust(_STAMP_DIGITS, "0"))
+    return Rotated(match["live"], key, match["gz"] is not None, match["stamp"] is not None)
+
+
+def live_name(name: str) -> str:
+    """The live file's name for any file of a set (``vllm_rank_0.jsonl`` for ``vllm_rank_0.jsonl.2.gz``)."""
+    rotated = split_rotated(name)
+    return rotated.live if rotated else name
+
+
+def rotated_name(live: str, unix_ms: int) -> str:
+    """Name the file that ``live`` becomes when it is rotated at ``unix_ms`` (logconf's own naming)."""
+    stamp = datetime.datetime.fromtimestamp(unix_ms // 1000, datetime.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{live}.{stamp}.{unix_ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class RankSet:
+    """One rank file and its rotated files: ``rotated`` oldest first, then ``live`` if it exists."""
+
+    name: str  # the live file's name, under the root read (``node/name`` in a gathered directory)
+    live: str  # its path; it may be missing (removed, or not created again yet)
+    rotated: tuple[str, ...] = ()
+    live_exists: bool = True
+    live_inode: int = 0  # as listed (0: unknown)
+
+    @property
+    def paths(self) -> list[str]:
+        """Every file of the set, in the order its records were written."""
+        return [*self.rotated, *([self.live] if self.live_exists else [])]
+
+    def _replace_name(self, name: str) -> RankSet:
+        return RankSet(name, self.live, self.rotated, self.live_exists, self.live_inode)
+
+
+def sets_in(directory: str, *, stdio: bool = False) -> dict[str, RankSet]:
+    """Return the rank-file sets of one directory by live name ({} if it cannot be listed).
+
+    ``stdio`` adds the ``.stdio.log`` copies' sets (``logconf gather`` and retention count them).
+    One listing, no ``stat`` per file where the filesystem gives entry types.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    live: dict[str, int] = {}
+    parts: dict[str, dict[tuple[int, Any], tuple[bool, str]]] = {}
+    for entry in entries:
+        name = entry.name
+        rotated = split_rotated(name)
+        base = rotated.live if rotated else name
+        if not (subsystem_of(base) or (stdio and _stdio_copy(base))) or not _is_file(entry):
+            continue
+        if rotated is None:
+            live[name] = entry.inode()
+            continue
+        known = parts.setdefault(base, {}).get(rotated.key)
+        if known is None or (known[0] and not rotated.compressed):  # X and X.gz: read X only
+            parts[base][rotated.key] = (rotated.compressed, name)
+    sets = {}
+    for base in live | parts.keys():
+        ordered = tuple(os.path.join(directory, n) for _, (_, n) in sorted(parts.get(base, {}).items()))
+        sets[base] = RankSet(base, os.path.join(directory, base), ordered, base in live, live.get(base, 0))
+    return sets
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:  # removed meanwhile
+        return False
+
+
+def _stdio_copy(name: str) -> bool:
+    return name.startswith(("vllm_rank_", "skyrl_rank_")) and name.endswith(".stdio.log")
+
+
+def locate_rotated(path: str) -> Any:
+    """Return a function that finds the file ``path`` named before it was rotated, by its identity (device, inode)."""
+
+    def locate(identity: tuple[int, int]) -> str | None:
+        directory, base = os.path.split(path)
+        found = sets_in(directory, stdio=True).get(live_name(base))
+        for candidate in found.rotated if found else ():
+            try:
+                info = os.stat(candidate)
+            except FileNotFoundError:
+                continue
+            if (info.st_dev, info.st_ino) == identity:
+                return candidate
+        return None
+
+    return locate
+
+
+# -- what retention removed (logconf.rotation writes it, summary reads it) -----------------------
+
+REMOVAL_LOGGER = "logconf.rotation"
+_REMOVAL = re.compile(
+    r"removed (\d+) rotated files? \((\d+) bytes of log, (\d+) bytes on disk\) .*; "
+    r"(\d+) in all so far \((\d+) bytes of log, (\d+) bytes on disk\)$"
+)
+
+
+class Removal(NamedTuple):
+    """Rotated files that retention removed: how many, their bytes of log (uncompressed) and on disk."""
+
+    files: int
+    log_bytes: int
+    disk_bytes: int
+
+
+def removal_message(removed: list[tuple[str, int, int]], reason: str, so_far: Removal) -> str:
+    """The message of the record that says what retention removed: ``(name, log bytes, disk bytes)`` each,
+    and what it removed from this rank file in all (``so_far``, this removal included)."""
+    log, disk = sum(r[1] for r in removed), sum(r[2] for r in removed)
+    names = ", ".join(f"{name} ({size} bytes of log)" for name, size, _ in removed)
+    s = "" if len(removed) == 1 else "s"
+    return (
+        f"removed {len(removed)} rotated file{s} ({log} bytes of log, {disk} bytes on disk) {reason}: {names}; "
+        f"{so_far.files} in all so far ({so_far.log_bytes} bytes of log, {so_far.disk_bytes} bytes on disk)"
+    )
+
+
+def removal_of(record: dict[str, Any]) -> Removal | None:
+    """Return what retention had removed from a rank file in all, as of a retention record; None for other records."""
+    if record.get("logger") != REMOVAL_LOGGER:
+        return None
+    match = _REMOVAL.match(str(record.get("message", "")))
+    return Removal(*map(int, match.groups()[3:])) if match else None
+
+
+def rank_files(path: str) -> list[str]:
+    """Return every file of the rank files in directory ``path`` (or ``path`` itself, if a file).
+
+    Each rank file's set comes whole, its rotated files oldest first and the live file last
+    (see :func:`rank_sets`); sets are in natural order. A directory that holds no rank files
+    itself but has subdirectories that do (the layout ``logconf gather`` writes: one
+    subdirectory per node) gives those, ordered by node, then name. Raises LogDirError for a
+    missing path, an empty directory, a directory without rank files, and a file whose first
+    line is not a logconf record.
+    """
     if os.path.isfile(path):
         if not _looks_like_log(path):
             raise LogDirError(f"{path}: not a logconf log (its first line is not a text or JSON record)")
         return [path]
+    return [part for found in rank_sets(path) for part in found.paths]
+
+
+def rank_sets(path: str) -> list[RankSet]:
+    """Return the rank files of directory ``path`` as sets (a rank file and its rotated files), in natural order.
+
+    Raises LogDirError as :func:`rank_files` does.
+    """
+    if not os.path.exists(path):
+        raise LogDirError(f"{path}: no such file or directory")
+    if os.path.isfile(path):
+        rank_files(path)  # the same check of its first line
+        return [RankSet(os.path.basename(path), path)]
     if not os.path.isdir(path):
         raise LogDirError(f"{path}: not a directory or a regular file")
     names = os.listdir(path)
     if not names:
         raise LogDirError(f"{path}: empty directory; expected vllm_rank_N.log or skyrl_rank_N.log files")
-    ranked = rank_names(path)
-    if not ranked:
+    found = sets_under(path)
+    if not found:
         raise LogDirError(
             f"{path}: no logconf rank files among its {len(names)} entries; "
             "expected vllm_rank_N.log/.jsonl or skyrl_rank_N.log/.jsonl (or NODE/vllm_rank_N.log from logconf gather)"
         )
-    return [os.path.join(path, n) for n in ranked]
+    return found
+
+
+def sets_under(directory: str) -> list[RankSet]:
+    """The sets of ``directory``, or of its node subdirectories (named ``node/name``); [] if none."""
+    own = sets_in(directory)
+    if own:
+        return [own[n] for n in sorted(own, key=natural_key)]
+    try:
+        subdirectories = [n for n in os.listdir(directory) if os.path.isdir(os.path.join(directory, n))]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    sets = []
+    for node in sorted(subdirectories, key=natural_key):
+        found = sets_in(os.path.join(directory, node))
+        sets += [found[n]._replace_name(f"{node}/{n}") for n in sorted(found, key=natural_key)]
+    return sets
 
 
 def _ranked_in(directory: str, kind: Any = subsystem_of) -> list[str]:
@@ -151,17 +369,10 @@ def rank_names(directory: str) -> list[str]:
 
     A run's directory holds them itself (``vllm_rank_0.log``). A gathered directory holds them
     one level down, one subdirectory per node (``node-a/vllm_rank_0.log``); it is read as such
-    only when it holds no rank file itself.
+    only when it holds no rank file itself. A rank file whose live file is missing but whose
+    rotated files are there is named too.
     """
-    own = _ranked_in(directory)
-    if own:
-        return own
-    try:
-        subdirectories = [n for n in os.listdir(directory) if os.path.isdir(os.path.join(directory, n))]
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    nodes = sorted(subdirectories, key=natural_key)
-    return [f"{node}/{name}" for node in nodes for name in _ranked_in(os.path.join(directory, node))]
+    return [found.name for found in sets_under(directory)]
 
 
 def stdio_names(directory: str) -> list[str]:
@@ -187,8 +398,11 @@ def node_of(label: str) -> str | None:
 
 
 def _looks_like_log(path: str) -> bool:
-    with open(path, encoding="utf-8", errors="replace") as file:
-        first = file.readline(1 << 20)
+    try:
+        with open_part(path) as file:
+            first = file.readline(1 << 20).decode("utf-8", "replace")
+    except OSError:  # not gzip after all, or unreadable
+        return False
     return first == "" or parse_line(first) is not None
 
 
@@ -307,7 +521,7 @@ class EntryReader:
 
     def __init__(self, path: str, order: int = 0, label: str | None = None) -> None:
         self.file = label or os.path.basename(path)
-        self.json_file = self.file.endswith(".jsonl")
+        self.json_file = live_name(self.file.rpartition("/")[2]).endswith(".jsonl")
         self.order = order
         self.position = 0
         self.line_number = 0
@@ -378,8 +592,22 @@ class _Stretch:
         return raw
 
 
+@dataclass(slots=True)
+class Tally:
+    """What reading a file covered: its bytes (uncompressed), counted as :func:`iter_entries` reads."""
+
+    bytes: int = 0
+
+
 def iter_entries(
-    path: str, order: int = 0, label: str | None = None, *, start: int = 0, stop: int | None = None, first_line: int = 1
+    path: str,
+    order: int = 0,
+    label: str | None = None,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    first_line: int = 1,
+    tally: Tally | None = None,
 ) -> Iterator[Entry]:
     """Yield the entries of one rank file in file order, holding one record in memory at a time.
 
@@ -392,21 +620,31 @@ def iter_entries(
 
     ``start`` and ``stop`` (byte offsets at line starts) read one stretch of the file, whose first
     line is line ``first_line``; its entries' positions then start at ``first_line - 1``, so
-    positions keep the file's order across stretches.
+    positions keep the file's order across stretches. A ``.gz`` file is read decompressed, its
+    offsets counted in its decompressed bytes. ``tally``, if given, counts the bytes read.
+    A file rotated while it is read is followed to its new name; one removed before it is read
+    yields nothing, and one removed while it is read raises LogDirError.
     """
     reader, lines = EntryReader(path, order, label), LineReader()
     reader.line_number = reader.position = first_line - 1
     feed, too_long = reader.feed, reader.too_long
-    with open(path, "rb") as file:
+    with open_part(path, locate=locate_rotated(path)) as file:
         source: Any = file
         if start or stop is not None:
             file.seek(start)
             if stop is not None:
                 source = _Stretch(file, stop - start)
-        for line in lines.read(source):
-            done = feed(line) if isinstance(line, str) else too_long(line)
-            if done is not None:
-                yield done
+        try:
+            for line in lines.read(source):
+                done = feed(line) if isinstance(line, str) else too_long(line)
+                if done is not None:
+                    yield done
+        except FileMoved:
+            raise LogDirError(f"{path}: removed while it was being read (by retention?); read it again") from None
+        except FileNotFoundError:
+            return  # removed since it was listed (retention): nothing of it is left to read
+        if tally is not None:
+            tally.bytes += file.tell() - start
     last = lines.finish()
     if last is not None and (done := reader.take(last, whole=False)) is not None:
         yield done

@@ -14,6 +14,7 @@ the timeline never steps back; a file in order is read as one stream, as before.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import json
 import re
@@ -21,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from operator import attrgetter
 
-from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, file_label, rank_files, time_key
+from logconf.logfiles import LINE_LIMIT, RECORD, TOO_LONG, Entry, LogDirError, file_label, live_name, rank_files, time_key
 from logconf.records import level_number
 from logconf.runs import find_runs, run_entries
 
@@ -138,7 +139,7 @@ def render(entry: Entry) -> str:
         return f"{entry.time or '-'} {entry.file} TOO_LONG: {too_long_note(entry)}, starts: {entry.lines[0]}"
     if record is None:
         return f"{entry.time or '-'} {entry.file} {entry.kind.upper()}: {entry.lines[0]}"
-    if not entry.file.endswith(".jsonl"):
+    if not _json_file(entry.file):
         first = entry.lines[0]
         head = f"{entry.time} {entry.file} {first[25:]}"
         return head if len(entry.lines) == 1 else "\n".join([head, *entry.lines[1:]])
@@ -148,6 +149,12 @@ def render(entry: Entry) -> str:
     )
     tail = [str(record[k]) for k in ("exc_info", "stack_info") if record.get(k)]
     return "\n".join([head, *tail]) if tail else head
+
+
+@functools.cache  # one entry per file read
+def _json_file(label: str) -> bool:
+    """Whether a file holds JSON lines: its rank file's name says so (``vllm_rank_0.jsonl.2.gz`` does)."""
+    return live_name(label).endswith(".jsonl")
 
 
 def too_long_note(entry: Entry) -> str:

@@ -24,7 +24,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from logconf.logfiles import Entry, iter_entries
+from logconf.logfiles import Entry, iter_entries, locate_rotated
+from logconf.openfiles import open_part
 
 __all__ = ["MAX_RUNS", "WINDOW", "Run", "find_runs", "run_entries"]
 
@@ -106,10 +107,13 @@ class _Finder:
 def find_runs(path: str) -> list[Run]:
     """Return the runs of ``path``: one, not shuffled, for a file in time order."""
     finder = _Finder()
-    with open(path, "rb") as file:
+    with open_part(path, locate=locate_rotated(path)) as file:  # a .gz file is read decompressed
         carry, skip = b"", False  # the unfinished last line of a block; inside a line too long for a block
         while True:
-            data = file.read(_BLOCK)
+            try:
+                data = file.read(_BLOCK)
+            except FileNotFoundError:  # removed since it was listed (retention)
+                break
             if not data:
                 break
             text = b"\n" + carry + data  # the newline that ended the line before

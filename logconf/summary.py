@@ -4,13 +4,16 @@
 its version; keys are only ever added)::
 
     {"schema": "logconf.summary/1", "directory": "/abs/DIR", "ok": true,
-     "totals": {"files", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn", "too_long"},
+     "totals": {"files", "parts", "lines", "bytes", "records", "foreign", "other_rank", "unparsable", "torn", "too_long",
+                "disk_bytes", "removed_files", "removed_bytes"},
      "files": [{"file": "vllm_rank_0.log", "subsystem": "vllm", "format": "text", "rank": "0",
                 "lines": 56, "bytes": 6241, "records": 50, "continuation_lines": 6,
                 "first": "2026-11-26T09:09:28.259Z", "last": "...", "span_s": 31.9,
                 "processes": {"EngineCore_DP0:5610": 30, ...}, "loggers": {"vllm.config.model": 4, ...},
                 "levels": {"INFO": 48, "WARNING": 2}, "foreign": 0, "other_rank": 0,
-                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null, "node": null}, ...],
+                "unparsable": 0, "torn": 0, "too_long": 0, "too_long_lines": [], "host": null, "node": null,
+                "parts": ["vllm_rank_0.log.20261126T091030.123Z.gz", "vllm_rank_0.log"], "disk_bytes": 4120,
+                "too_long_places": [], "removed_files": 0, "removed_bytes": 0, "removed_disk_bytes": 0}, ...],
      "nodes": {"node-a": {<the totals' keys>}, ...},
      "ranks": {"vllm_rank_0.log": {"nodes": ["node-a", ...], <the totals' keys>}, ...}}
 
@@ -23,13 +26,21 @@ lines that are neither records nor a text record's continuation (a traceback lin
 counts a last line with no newline, JSON lines that start with ``{`` but do not decode and text
 lines that start with a record's time stamp but are not records (the head of a write cut short);
 ``too_long`` counts lines over LINE_LIMIT bytes (1 MiB), which are passed over and never held
-whole, and ``too_long_lines`` gives the line numbers of the first 20 of them.
+whole, and ``too_long_lines`` gives the line numbers of the first 20 of them (``too_long_places``
+names the file of each, as ``{"file", "line"}``: a rotated rank file numbers each file's lines).
 ``ok`` is false, and the command exits 1, when any of the five is non-zero.
 
 With ``--top N`` each file row adds ``top``: its N most repeated messages (:mod:`logconf.repeats`),
 ``[{"logger", "level", "message" (masked), "example", "count", "first", "last"}, ...]``, with
 ``top_exact`` (false once messages were dropped to bound memory) and ``top_short_by`` (how many
 any count may then be short by).
+
+A rank file that was rotated is one row: ``parts`` lists its files in order (rotated ones
+oldest first, compressed or not, then the live file), ``lines``, ``bytes`` and every count
+cover them all (``bytes`` as written, decompressed; ``disk_bytes`` as stored). ``removed_*``
+are what retention says it removed from the rank file in all (its latest ``logconf.rotation``
+record): history missing before the set's first file. Not a problem: retention removes what it
+was told to.
 
 In a directory that ``logconf gather`` filled (one subdirectory per node), ``file`` is
 ``node/name``, ``node`` names the node, ``nodes`` totals each node and ``ranks`` totals each rank
@@ -53,12 +64,14 @@ from logconf.logfiles import (
     TRAINER_LOGGERS,
     VLLM_LOGGERS,
     Entry,
-    file_label,
+    RankSet,
+    Tally,
     iter_entries,
     natural_key,
     node_of,
-    rank_files,
     rank_name,
+    rank_sets,
+    removal_of,
     subsystem_of,
 )
 from logconf.repeats import RepeatCounter
@@ -69,10 +82,12 @@ __all__ = [
     "FileSummary",
     "by_node",
     "by_rank",
+    "history_notes",
     "node_tables",
     "subsystem_of",
     "summarise",
     "summarise_file",
+    "summarise_set",
     "summary_json",
     "summary_table",
     "too_long_notes",
@@ -111,6 +126,12 @@ class FileSummary:
     continuation_lines: int = 0
     first: str = ""
     last: str = ""
+    parts: list[str] = field(default_factory=list)  # the set's files, oldest first (names as file is named)
+    disk_bytes: int = 0
+    too_long_places: list[dict[str, Any]] = field(default_factory=list)  # {"file", "line"}, as too_long_lines
+    removed_files: int = 0
+    removed_bytes: int = 0
+    removed_disk_bytes: int = 0
     top_n: int = 0  # > 0: also count repeated messages, and show this many per file
     repeats: RepeatCounter | None = field(default=None, repr=False)
     _foreign_roots: tuple[str, ...] = field(default=(), init=False, repr=False)
@@ -123,8 +144,10 @@ class FileSummary:
         if self.top_n > 0 and self.repeats is None:
             self.repeats = RepeatCounter()
 
-    def add(self, entry: Entry) -> None:
-        """Count one entry of this file; entries come in file order, as :func:`iter_entries` gives them."""
+    def add(self, entry: Entry, part: str | None = None) -> None:
+        """Count one entry of this file; entries come in file order, as :func:`iter_entries` gives them.
+
+        ``part`` names the file of a rotated set that the entry comes from (default: this file)."""
         self.lines += len(entry.lines)
         record = entry.record
         if entry.kind != RECORD or record is None:
@@ -134,6 +157,7 @@ class FileSummary:
                 self.too_long += 1
                 if len(self.too_long_lines) < TOO_LONG_LINES:
                     self.too_long_lines.append(entry.line_number)
+                    self.too_long_places.append({"file": part or self.file, "line": entry.line_number})
             else:
                 self.unparsable += 1
             return
@@ -155,6 +179,9 @@ class FileSummary:
             self.other_rank += 1
         if self.repeats is not None:
             self.repeats.add(str(record["message"]), logger, level, entry.time)
+        removed = removal_of(record)
+        if removed is not None and removed.files > self.removed_files:  # each says what was removed in all
+            self.removed_files, self.removed_bytes, self.removed_disk_bytes = removed
 
     @property
     def name(self) -> str:
@@ -217,6 +244,12 @@ class FileSummary:
             "too_long_lines": self.too_long_lines,
             "host": self.host,
             "node": self.node,
+            "parts": self.parts,
+            "disk_bytes": self.disk_bytes,
+            "too_long_places": self.too_long_places,
+            "removed_files": self.removed_files,
+            "removed_bytes": self.removed_bytes,
+            "removed_disk_bytes": self.removed_disk_bytes,
         }
         if self.repeats is not None:  # only with --top: the keys of a plain summary stay as they were
             row["top"] = [repeat.as_dict() for repeat in self.repeats.top(self.top_n)]
@@ -231,24 +264,41 @@ def summarise_file(path: str, label: str | None = None, *, top: int = 0) -> File
     ``label`` names the file in the summary (``node/file`` in a gathered directory); ``top`` > 0
     also finds its ``top`` most repeated messages (:mod:`logconf.repeats`).
     """
-    summary = FileSummary(label or os.path.basename(path), bytes=os.path.getsize(path), top_n=top)
-    for entry in iter_entries(path, 0, label):
-        summary.add(entry)
+    return summarise_set(RankSet(os.path.basename(path), path), label, top=top)
+
+
+def summarise_set(found: RankSet, label: str | None = None, *, top: int = 0) -> FileSummary:
+    """Count a rank file and its rotated files as one file (see :func:`summarise_file`)."""
+    label = label or found.name
+    node = node_of(label)
+    summary = FileSummary(label, top_n=top)
+    tally = Tally()
+    for path in found.paths:
+        part = f"{node}/{os.path.basename(path)}" if node else os.path.basename(path)
+        try:
+            summary.disk_bytes += os.path.getsize(path)
+        except FileNotFoundError:
+            continue  # removed since it was listed (retention): its history is gone
+        summary.parts.append(part)
+        for entry in iter_entries(path, 0, part, tally=tally):
+            summary.add(entry, part)
+    summary.bytes = tally.bytes
     return summary
 
 
 def summarise(directory: str, *, top: int = 0) -> list[FileSummary]:
     """Summarise every rank file in ``directory`` in natural name order (rank 2 before rank 10).
 
+    A rotated rank file is one summary over its files (see :func:`logconf.logfiles.rank_sets`).
     In a gathered directory the files are ordered by node, then name, and named ``node/file``.
-    ``top`` > 0 also finds each file's most repeated messages.
+    ``top`` > 0 also finds each file's most repeated messages. Files are read one at a time.
     """
-    return [summarise_file(path, file_label(path, directory), top=top) for path in rank_files(directory)]
+    return [summarise_set(found, top=top) for found in rank_sets(directory)]
 
 
 def _totals(summaries: list[FileSummary]) -> dict[str, int]:
-    totals = {"files": len(summaries)}
-    for key in ("lines", "bytes", "records", *PROBLEMS):
+    totals = {"files": len(summaries), "parts": sum(len(s.parts) for s in summaries)}
+    for key in ("lines", "bytes", "records", *PROBLEMS, "disk_bytes", "removed_files", "removed_bytes"):
         totals[key] = sum(getattr(s, key) for s in summaries)
     return totals
 
@@ -303,10 +353,11 @@ def summary_table(summaries: list[FileSummary]) -> str:
     ]
     for s in summaries:
         span = f"{s.first} +{s.span_s:g}s" if s.first else "-"
+        name = s.file if len(s.parts) <= 1 else f"{s.file} (+{len(s.parts) - 1} rotated)"
         processes = ", ".join(f"{k} ({v})" for k, v in sorted(s.processes.items()))
         levels = ", ".join(f"{k} {v}" for k, v in sorted(s.levels.items()))
         rows.append(
-            f"| {s.file} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
+            f"| {name} | {s.lines} | {s.bytes} | {span} | {processes} | {_top(s.loggers, 3)} | {levels} "
             f"| {s.foreign} | {s.other_rank} | {s.unparsable} | {s.torn} | {s.too_long} |"
         )
     return "\n".join(rows)
@@ -352,12 +403,28 @@ def top_table(summaries: list[FileSummary]) -> str:
     return "\n".join(head + rows)
 
 
+def history_notes(summaries: list[FileSummary]) -> list[str]:
+    """One line per rank file whose oldest rotated files retention removed: the history missing at its start."""
+    notes = []
+    for s in summaries:
+        if s.removed_files:
+            files = "file" if s.removed_files == 1 else "files"
+            notes.append(
+                f"{s.file}: history missing before {s.first or 'its first record'}: retention removed "
+                f"{s.removed_files} rotated {files} ({s.removed_bytes} bytes of log, {s.removed_disk_bytes} on disk)"
+            )
+    return notes
+
+
 def too_long_notes(summaries: list[FileSummary]) -> list[str]:
     """One line per file with lines over the limit: ``FILE: lines 3, 9 are over 1048576 bytes (not read)``."""
     notes = []
     for s in summaries:
         if s.too_long:
-            at = ", ".join(map(str, s.too_long_lines))
+            if len(s.parts) > 1:  # a rotated rank file: each line number with its file
+                at = ", ".join(f"{p['file']}:{p['line']}" for p in s.too_long_places)
+            else:
+                at = ", ".join(map(str, s.too_long_lines))
             if s.too_long > len(s.too_long_lines):
                 at += f", ... ({s.too_long} in all)"
             what = f"line {at} is" if s.too_long == 1 else f"lines {at} are"

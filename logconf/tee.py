@@ -72,7 +72,8 @@ def _literal(text: str) -> str:
 
 
 class _StdioFile(RankFileHandler):
-    """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, raw bytes."""
+    """The rank's ``.stdio.log``: RankFileHandler's reopening after rotation or deletion, and its
+    rotation (``rotate_bytes``...), with raw bytes."""
 
     reachable = False  # the tee is logconf's helper, not a process of the run: `logconf stacks` leaves it out
 
@@ -96,6 +97,9 @@ class _StdioFile(RankFileHandler):
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
+                self._room -= len(data)
+                if self._room <= 0:  # rotation (logconf.rotation): check at the next block
+                    self._next_check = 0.0
                 if self._failing:
                     self._recovered()
             except Exception:

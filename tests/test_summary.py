@@ -35,6 +35,12 @@ ROW_KEYS = [
     "too_long_lines",
     "host",
     "node",
+    "parts",
+    "disk_bytes",
+    "too_long_places",
+    "removed_files",
+    "removed_bytes",
+    "removed_disk_bytes",
 ]
 T0 = calendar.timegm((2026, 11, 26, 9, 0, 0))
 TRACEBACK_LINES = 4  # "Traceback ...", "  File ...", "    raise ...", "RuntimeError: step 40 blew up"
@@ -91,6 +97,7 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
 
     assert document["totals"] == {
         "files": 3,
+        "parts": 3,
         "lines": 12 + TRACEBACK_LINES + 12 + 4,
         "bytes": sum(f["bytes"] for f in files.values()),
         "records": 28,
@@ -99,6 +106,9 @@ def test_summary_json_counts_every_record_process_logger_and_level_exactly(logdi
         "unparsable": 0,
         "torn": 0,
         "too_long": 0,
+        "disk_bytes": sum(f["bytes"] for f in files.values()),
+        "removed_files": 0,
+        "removed_bytes": 0,
     }
 
 
@@ -238,8 +248,9 @@ def test_one_bad_file_among_clean_ones_makes_the_run_not_ok(tmp_path):
     assert [row["file"] for row in document["files"]] == ["vllm_rank_0.log", "vllm_rank_1.log"]
     assert document["ok"] is False
     assert document["totals"] == {
-        "files": 2, "lines": 2, "bytes": 2 * len(_line(1)), "records": 2,
+        "files": 2, "parts": 2, "lines": 2, "bytes": 2 * len(_line(1)), "records": 2,
         "foreign": 0, "other_rank": 1, "unparsable": 0, "torn": 0, "too_long": 0,
+        "disk_bytes": 2 * len(_line(1)), "removed_files": 0, "removed_bytes": 0,
     }
 
 

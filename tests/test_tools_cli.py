@@ -142,10 +142,12 @@ def test_every_help_example_runs_and_does_what_it_says(example_shell, tmp_path):
     assert (tmp_path / "run.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     code, lines = example_shell(summary_jq)
     totals = json.loads("\n".join(lines))
-    assert (code, {k: v for k, v in totals.items() if k != "bytes"}) == (
+    assert (code, {k: v for k, v in totals.items() if k not in ("bytes", "disk_bytes")}) == (
         0,
-        {"files": 2, "lines": 14, "records": 10, "foreign": 0, "other_rank": 0, "unparsable": 0, "torn": 0, "too_long": 0},
+        {"files": 2, "parts": 2, "lines": 14, "records": 10, "foreign": 0, "other_rank": 0, "unparsable": 0, "torn": 0,
+         "too_long": 0, "removed_files": 0, "removed_bytes": 0},
     )
+    assert totals["disk_bytes"] == totals["bytes"]
     problems = _both("step 40 slow", "step 40 failed")
     code, lines = example_shell(warnings)
     assert (code, _heads(lines), len(lines)) == (0, problems, 4 + 2 * 4)  # each ERROR with its 4 traceback lines

@@ -62,3 +62,29 @@ def assert_summary_clean(out: Path) -> dict:
         "torn": 0,
     }
     return summary
+
+
+ROTATED_SUFFIX = "-rotated"
+ROTATE_BYTES = "2K"
+
+
+def rotating_twin_config(directory: Path) -> Path:
+    """Write the shipped vllm_logging.json plus a second rank-file handler that rotates every ROTATE_BYTES
+    (compressed) into ``$LOGCONF_DIR-rotated``; every vLLM record goes to both. Return its path.
+
+    A run with it leaves, beside the run's own files, the same records in rotated sets (for
+    comparing ``summary`` over both, at no extra run).
+    """
+    config = json.loads((REPO / "vllm_logging.json").read_text())
+    shipped = config["handlers"]["vllm_file"]
+    config["handlers"]["vllm_file_rotating"] = {
+        **shipped,
+        "directory": "${LOGCONF_DIR}" + ROTATED_SUFFIX,
+        "rotate_bytes": ROTATE_BYTES,
+        "rotate_compress": "1",
+    }
+    for name in ("vllm", "py.warnings", "uvicorn"):
+        config["loggers"][name]["handlers"].append("vllm_file_rotating")
+    path = directory / "vllm_logging_rotating_twin.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path

@@ -4,6 +4,10 @@ Each run is the demo job (``python -m logconf.demo``) in the virtual environment
 ``make venvs`` builds for that vLLM version: two AsyncLLM engine actors (ranks 0 and 1), each
 with its real EngineCore and VllmWorker-0 processes, and a trainer actor that calls
 ``logconf.apply()``. The assertions read the files and the driver's console afterwards.
+
+vLLM loads the shipped JSON with one more handler (demo_runs.rotating_twin_config): the same
+records also go to ``LOGCONF_DIR-rotated``, into files that rotate every 2 KiB, so that the
+rotated sets can be summarised against the run's own files.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from reportcheck import check_page
 from logconf.records import parse_line
 from logconf.summary import TRAINER_LOGGERS, VLLM_LOGGERS
 
-from .demo_runs import REPO, assert_summary_clean, run_demo
+from .demo_runs import REPO, ROTATED_SUFFIX, assert_summary_clean, rotating_twin_config, run_demo
 
 pytestmark = pytest.mark.real_vllm
 
@@ -70,7 +74,8 @@ class Run:
 def run(request, tmp_path_factory) -> Run:
     version, fmt, late_rank = VARIANTS[request.param]
     out = tmp_path_factory.mktemp(request.param.replace(".", "_")) / "logs"
-    console = run_demo(out, version, "--format", fmt, *(["--late-rank"] if late_rank else []))
+    twin = rotating_twin_config(out.parent)
+    console = run_demo(out, version, "--format", fmt, *(["--late-rank"] if late_rank else []), VLLM_LOGGING_CONFIG_PATH=str(twin))
     return Run(out, console, version, fmt, late_rank)
 
 
@@ -240,3 +245,21 @@ def test_json_lines_carry_the_host_and_in_ray_actors_rays_context(run):
     steps = [r for r in trainer if r["logger"] == "skyrl_train.weight_sync"]
     assert len({r["task_id"] for r in ready}) == 1 and len({r["task_id"] for r in steps}) == 1
     assert ready[0]["task_id"] != steps[0]["task_id"]  # the creation task, then the train() call
+
+
+def test_summary_over_the_rotated_files_equals_the_unrotated_run(run):
+    """The same records, written by the same real processes into files that rotated every 2 KiB (compressed
+    once no process held them): `logconf summary` of each rotated set equals that of the unrotated file."""
+    rotated = run.out.parent / (run.out.name + ROTATED_SUFFIX)
+    plain = {f["file"]: f for f in assert_summary_clean(run.out)["files"] if f["subsystem"] == "vllm"}
+    sets = {f["file"]: f for f in assert_summary_clean(rotated)["files"]}
+    assert sorted(sets) == sorted(plain)
+    same = ("lines", "bytes", "records", "continuation_lines", "processes", "loggers", "levels", "first", "last")
+    for name, row in sets.items():
+        assert {k: row[k] for k in same} == {k: plain[name][k] for k in same}, name
+        assert row["parts"][-1] == name
+    for rank in (0, 1):
+        assert len(sets[f"vllm_rank_{rank}.{run.ext}"]["parts"]) >= 4  # about 12 KiB each: 5 or more files
+    compressed = sum(part.endswith(".gz") for row in sets.values() for part in row["parts"])
+    print(f"\nFIGURES rotated twin {run.version} {run.ext}: {sum(len(r['parts']) for r in sets.values())} files, "
+          f"{compressed} compressed")
