@@ -97,11 +97,13 @@ def policy(
         )
     compress = switch(rotate_compress, factory=factory, arg="rotate_compress")
     if max_bytes == 0:
-        if budget or keep is not None:
+        if budget or keep is not None:  # name the setting the user gave, not the one left at its default
+            arg, template, text = ("rotate_keep", rotate_keep, keep_text) if keep is not None else (
+                "dir_max_bytes", dir_max_bytes, str(budget))
             raise ConfigError(
-                current_source(), locate(factory, "rotate_bytes", rotate_bytes), "0",
-                "is needed by rotate_keep and dir_max_bytes: they remove rotated files, and nothing rotates",
-                "set rotate_bytes (LOGCONF_ROTATE_BYTES) to a size such as 256M, or leave the others unset",
+                current_source(), locate(factory, arg, template), text,
+                "removes rotated files, but nothing rotates: rotate_bytes (LOGCONF_ROTATE_BYTES) is 0",
+                "set rotate_bytes to a size such as 256M, or leave rotate_keep and dir_max_bytes unset",
             )
         return None
     return Policy(max_bytes, keep, compress, budget, file_mode)

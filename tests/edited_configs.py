@@ -36,6 +36,26 @@ FACTORY_SECTIONS = ("formatters", "filters", "handlers")
 Path_ = tuple[Any, ...]  # keys and list indexes from the top of a config
 
 
+
+def _written(path: str) -> str:
+    """The text of a rank file and of its rotated files (a tiny rotate_bytes moves every record into one)."""
+    import gzip
+
+    from logconf.logfiles import sets_in
+
+    for _ in range(20):  # a rotated file is compressed in the background: list again if one moved meanwhile
+        found = sets_in(os.path.dirname(path)).get(os.path.basename(path))
+        try:
+            parts = found.paths if found is not None else [path]
+            texts = []
+            for part in parts:
+                with gzip.open(part, "rt", encoding="utf-8") if part.endswith(".gz") else open(part, encoding="utf-8") as file:
+                    texts.append(file.read())
+            return "".join(texts)
+        except FileNotFoundError:
+            continue
+    return Path(path).read_text(encoding="utf-8")
+
 def paths(node: Any, prefix: Path_ = ()) -> Iterator[Path_]:
     """Every key and list item of ``node``, parents before children."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
@@ -169,7 +189,7 @@ def _works(case_number: int, config: dict) -> str | None:
                 return f"logger {name!r} did not get handler {handler_name!r}"
             if isinstance(handler, RankFileHandler):
                 try:
-                    text = Path(handler.path).read_text(encoding="utf-8")
+                    text = _written(handler.path)
                 except OSError as exc:
                     return f"logger {name!r}: {handler.path} unreadable: {exc}"
                 if message not in text:
