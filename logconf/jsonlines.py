@@ -36,7 +36,9 @@ msgspec is installed, as it is in every vLLM process (vLLM depends on it) and wi
 per record). Both write the same compact line for the same record, except that msgspec spells a
 float's exponent ``1e16`` where json writes ``1e+16``: every value reaches the encoder as a
 string, a finite number, a bool, None, a list or a dict with string keys, and a record msgspec
-refuses (a lone surrogate) is written by ``json``.
+refuses (a lone surrogate) is written by ``json``. U+0085, U+2028 and U+2029, which JSON allows
+raw in a string, are written escaped (``\\u2028``): a reader that splits lines on Unicode line
+breaks (Python's ``str.splitlines``, JavaScript) still sees one record per line.
 """
 
 from __future__ import annotations
@@ -59,6 +61,17 @@ from logconf.redact import MASK, is_secret
 from logconf.redact import redact as _redact
 
 __all__ = ["ENCODERS", "JsonFormatter", "default_encoder"]
+
+# Line breaks to Python's str.splitlines() and JavaScript's line terminators, which JSON lets a
+# string hold raw: escaped, so that no reader splitting on them sees a record in two.
+_BREAKS = (("\x85", "\\u0085"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029"))
+
+
+def _escape_breaks(line: str) -> str:
+    for char, escape in _BREAKS:
+        line = line.replace(char, escape)  # JSON's own syntax is ASCII: these occur only inside strings
+    return line
+
 
 ENCODERS = ("msgspec", "json")
 _CIRCULAR = "<circular>"
@@ -271,9 +284,12 @@ class JsonFormatter(_RankMixin, _PjlJsonFormatter):  # type: ignore[misc]
         if isinstance(msg, dict) or (len(fields) != self._plain_size and not self._skip.issuperset(fields)):
             self._add_extras(data, msg if isinstance(msg, dict) else {}, fields)
         try:
-            return self._encode(data)
+            line = self._encode(data)
         except Exception:
-            return self._fallback(data)
+            line = self._fallback(data)
+        if "\x85" in line or "\u2028" in line or "\u2029" in line:
+            line = _escape_breaks(line)
+        return line
 
     def _fallback(self, data: dict[str, Any]) -> str:
         if self._encode != self._strict:

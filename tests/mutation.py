@@ -401,7 +401,8 @@ MUTANTS = [
       "an existing world-readable copy stays world-readable"),
     m("gather-follows-links", "gather.py", "_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC",
       "_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC", "a link swapped in after listing is read: any file the raylet can read"),
-    m("gather-lists-links", "gather.py", "            info = os.lstat(path)\n        except FileNotFoundError:\n            continue\n        if stat.S_ISLNK",
+    m("gather-lists-links", "gather.py",
+      "            info = os.lstat(path)\n        except FileNotFoundError:\n            continue\n        if stat.S_ISLNK",
       "            info = os.stat(path)\n        except FileNotFoundError:\n            continue\n        if stat.S_ISLNK",
       "a link among rank files is listed, and its target copied"),
     m("gather-copy-umask-mode", "gather.py", '    mode = listed["mode"] & file_mode\n',
@@ -625,6 +626,8 @@ MUTANTS = [
       "tail -n reads only the live file of a rotated rank file"),
     m("gather-rotated-copied-again", "gather.py", "    if copied_before(target):\n        return done\n", "",
       "a rotated file copied again on every gather"),
+    m("jsonlines-unicode-breaks-raw", "jsonlines.py", '        if "\\x85" in line or "\\u2028" in line or "\\u2029" in line:',
+      "        if False:", "U+2028 in a message splits its JSON line in two for str.splitlines() and JavaScript"),
 ]
 
 

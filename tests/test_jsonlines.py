@@ -264,6 +264,26 @@ def test_lone_surrogates_and_non_utf8_bytes_are_kept_escaped(json_logs):
     assert own(record) == {"message": f"naive {odd}", "path": odd, "nested": {odd: [odd]}}
 
 
+@pytest.mark.parametrize("redact", ["1", "0"])
+def test_unicode_line_breaks_are_escaped_so_every_reader_sees_one_record_per_line(json_logs, redact):
+    """U+0085, U+2028 and U+2029 in the message, an extra, a dict key and a traceback: each line is one record to
+    str.splitlines() (which splits on all three), and decodes to exactly the text that was logged."""
+    path = json_logs(redact)
+    breaks = "a\x85b\u2028c\u2029d"
+    try:
+        raise ValueError(breaks)
+    except ValueError:
+        logging.getLogger("vllm.engine").exception("step %s", breaks, extra={"why": breaks, "nested": {breaks: [breaks]}})
+    logging.getLogger("vllm.engine").info("next")
+    text = path.read_text(encoding="utf-8")
+    assert not any(char in text for char in "\x85\u2028\u2029")
+    assert "\\u0085" in text and "\\u2028" in text and "\\u2029" in text
+    first, second = [json.loads(line) for line in text.splitlines()]
+    assert (first["message"], first["why"], first["nested"]) == (f"step {breaks}", breaks, {breaks: [breaks]})
+    assert first["exc_info"].endswith(f"ValueError: {breaks}")
+    assert second["message"] == "next"
+
+
 def test_both_encoders_write_the_same_line(monkeypatch):
     """msgspec and json give byte-identical lines, whatever the record holds, but for how a float's exponent is spelled."""
     needs_msgspec()
