@@ -87,6 +87,17 @@ def test_a_device_number_freed_by_an_unmount_and_taken_by_a_new_mount_gives_the_
         subprocess.run(["umount", "-l", str(second)], check=False)
 
 
+def test_of_two_mounts_with_the_device_the_later_one_gives_the_type(tmp_path):
+    """The mount table lists mounts in the order they were made: a later one at the device hides an earlier one."""
+    device = os.stat(tmp_path).st_dev
+    table = tmp_path / "mountinfo"
+    dev = f"{os.major(device)}:{os.minor(device)}"
+    table.write_text(
+        f"1 0 {dev} / /data rw - nfs4 server:/export rw\n2 1 {dev} / /data rw - ext4 /dev/sdb1 rw\n", encoding="utf-8"
+    )
+    assert netfs.fs_type(str(tmp_path), {"LOGCONF_MOUNTINFO": str(table)}) == "ext4"
+
+
 def test_the_mount_table_is_matched_by_device_then_by_longest_mount_point(tmp_path):
     """A bind or over-mount with the device wins; else the longest mount point above the real path; escapes decoded."""
     shared = tmp_path / "my share"
