@@ -484,8 +484,8 @@ def scan(
     for copy in copies:
         echoes |= echoes_before_tracebacks(copy, node_of(copy.name))
     owned: set[Key] = set()
-    for order, found in enumerate(sets):
-        if not _record_errors(found, order, report, since, deadline, echoes, owned):
+    for order, rank_set in enumerate(sets):
+        if not _record_errors(rank_set, order, report, since, deadline, echoes, owned):
             report.complete = False
             break
     first_times = {(p.node, p.pid): p.first for p in report.processes.values()}
