@@ -300,3 +300,23 @@ def test_errors_reads_rotated_rank_files_and_copies_as_one_naming_each_errors_ow
     assert "first 2026-11-26T09:00:01.000Z vllm_rank_0.log.20261126T090000.000Z.gz:2" in text
     assert "(vllm_rank_0.log)" in text  # a process's files: the rank file, not its parts
     assert report_json(report, str(tmp_path))["first"]["file"] == "vllm_rank_0.log.20261126T090000.000Z.gz"
+
+
+def test_report_of_the_rotated_set_has_one_lane_per_process_and_the_header_counts_of_summary(pair):
+    from logconf.report import build
+    from logconf.summary import PROBLEMS
+
+    rotated, plain = pair
+    page, one = build(str(rotated)).page_data(), build(str(plain)).page_data()
+    rows = summarise(str(rotated))
+    assert page["summary"]["files"] == len(rows) == 1
+    for key in ("lines", "bytes", "records", *PROBLEMS):
+        assert page["summary"][key] == sum(getattr(row, key) for row in rows) == one["summary"][key], key
+    assert page["summary"] == one["summary"]
+    assert len(page["lanes"]) == 1 and page["lanes"] == one["lanes"]
+    shown = [(k["time"], k["lines"], k["before"], k["after"]) for k in page["kept"]]
+    assert shown == [(k["time"], k["lines"], k["before"], k["after"]) for k in one["kept"]]
+    assert len({k["file"] for k in page["kept"]}) >= 5
+    for kept in page["kept"]:  # each kept record names its file and its line there
+        (entry,) = [e for e in iter_entries(str(rotated / kept["file"])) if e.line_number == kept["line"]]
+        assert entry.time == kept["time"] and entry.record["level"] == "ERROR"
