@@ -625,6 +625,17 @@ MUTANTS = [
       "tail -n reads only the live file of a rotated rank file"),
     m("gather-rotated-copied-again", "gather.py", "    if copied_before(target):\n        return done\n", "",
       "a rotated file copied again on every gather"),
+    # rotsets: errors and report read a rotated rank file (and its stdio copies) as one
+    m("errors-rank-live-only", "failures.py", "enumerate(found.labelled()):", "enumerate(found.labelled()[-1:]):",
+      "errors reads only the live file of a rotated rank file: the first error in a rotated file is missed"),
+    m("errors-stdio-live-only", "failures.py", "    for path, part in copy.labelled():",
+      "    for path, part in copy.labelled()[-1:]:",
+      "errors reads only the live .stdio.log copy"),
+    m("report-kept-names-lane", "timeline.py", '"file": self.file,\n            "time": self.time,',
+      '"file": self.lane.file,\n            "time": self.time,',
+      "a kept record of a rotated file named by the live file, with another file's line number"),
+    m("report-json-part-as-text", "timeline.py", "not live_name(entry.file).endswith", "not entry.file.endswith",
+      "a kept JSON record of a rotated file shown as its raw line"),
 ]
 
 
