@@ -1,7 +1,9 @@
 """``logconf errors``: a run's first error with what led to it, each distinct error once, and who went quiet.
 
 Read through :mod:`logconf.logfiles`, a file at a time, streaming (a run's directory or the
-one ``logconf gather`` writes):
+one ``logconf gather`` writes). A rotated rank file or copy is read as one file, its rotated
+files (compressed or not) oldest first, then the live one; each error names the file it is in
+and its line there (``vllm_rank_0.log.20261126T090000.000Z.gz:12``):
 
 - every ERROR and CRITICAL record of the rank files, its traceback whole;
 - in the ``.stdio.log`` copies, what never went through logging: a raw Python traceback and a
@@ -34,16 +36,18 @@ from logconf.logfiles import (
     RECORD,
     Entry,
     LineReader,
+    RankSet,
     iter_entries,
     natural_key,
     node_of,
     rank_files,
-    rank_names,
+    sets_under,
     stdio_name,
-    stdio_names,
+    stdio_sets,
     time_key,
 )
 from logconf.merge import render
+from logconf.openfiles import open_part
 from logconf.records import TEXT_LINE, level_number
 from logconf.stackgroups import kind_of, plural
 
@@ -266,16 +270,16 @@ def _is_error(level: object) -> bool:
 
 
 def _record_errors(
-    path: str, label: str, order: int, report: ErrorReport, since: str, deadline: _Deadline, echoes: set[Key], owned: set[Key]
+    found: RankSet, order: int, report: ErrorReport, since: str, deadline: _Deadline, echoes: set[Key], owned: set[Key]
 ) -> bool:
-    """Scan one rank file; return False if the deadline stopped it.
+    """Scan one rank file, its rotated files first; return False if the deadline stopped it.
 
     ``echoes`` are records whose console copy a traceback follows in a stdio copy; those that
     hold that traceback themselves go into ``owned``.
     """
-    node = node_of(label)
+    label, node = found.name, node_of(found.name)
     seen: dict[tuple[Any, Any], tuple[ProcessLast, collections.deque[Entry]]] = {}
-    for entry in iter_entries(path, order, label):
+    for part_order, entry in _set_entries(found, order):
         if deadline.passed():
             return False
         record = entry.record
@@ -302,20 +306,27 @@ def _record_errors(
             text = render(entry).split("\n")
             report.add(
                 Found(
-                    entry.time, label, entry.line_number, record.get("rank"), process.process, process.pid,
+                    entry.time, entry.file, entry.line_number, record.get("rank"), process.process, process.pid,
                     str(record.get("level")), str(record.get("logger")), str(record.get("message")).split("\n", 1)[0],
-                    _kept(text), tuple(history), order=(0, order, entry.position),
+                    _kept(text), tuple(history), order=(0, order, part_order, entry.position),
                 )
             )  # fmt: skip
         history.append(entry)
     return True
 
 
+def _set_entries(found: RankSet, order: int) -> Iterator[tuple[int, Entry]]:
+    """Each entry of a set's files in turn, named by its own file, with that file's place in the set."""
+    for part_order, (path, part) in enumerate(found.labelled()):
+        for entry in iter_entries(path, order, part):
+            yield part_order, entry
+
+
 class _Block:
     """An error being read from one process's lines of a stdio copy."""
 
-    def __init__(self, number: int, text: str, before: list[str], echo_time: str | None = None) -> None:
-        self.number, self.lines, self.before, self.echo_time = number, [text], before, echo_time
+    def __init__(self, where: tuple[str, int], text: str, before: list[str], echo_time: str | None = None) -> None:
+        self.where, self.lines, self.before, self.echo_time = where, [text], before, echo_time
         if echo_time is not None:
             self.phase = "echo"  # a console copy of a record: its traceback may follow
         elif text == _TRACEBACK:
@@ -350,25 +361,35 @@ class _Block:
 _FAULTHANDLER_LINES = ("Thread 0x", "Current thread 0x", "Python runtime state", "Extension modules", "Stack (most recent")
 
 
-def _stdio_lines(path: str) -> Iterator[tuple[int, tuple[str, int], str, str]]:
-    """Each line of a stdio copy: (line number, (process name, pid), text without prefixes, the line)."""
-    with open(path, "rb") as file:
-        for number, raw in enumerate(LineReader().read(file), 1):
-            match = _STDIO_LINE.fullmatch(raw) if isinstance(raw, str) else None
-            if match is not None:
-                yield (
-                    number,
-                    (match.group("name"), int(match.group("pid"))),
-                    _CHILD_PREFIX.sub("", match.group("text")),
-                    match.group(0),
-                )
+def _copy_set(copy: str | RankSet) -> RankSet:
+    return copy if isinstance(copy, RankSet) else RankSet(os.path.basename(copy), copy)
 
 
-def echoes_before_tracebacks(path: str, node: str | None) -> set[Key]:
+def _stdio_lines(copy: RankSet) -> Iterator[tuple[str, int, tuple[str, int], str, str]]:
+    """Each line of a stdio copy, its rotated files first: (its file, its line number there,
+    (process name, pid), text without prefixes, the line)."""
+    for path, part in copy.labelled():
+        try:
+            with open_part(path) as file:
+                for number, raw in enumerate(LineReader().read(file), 1):
+                    match = _STDIO_LINE.fullmatch(raw) if isinstance(raw, str) else None
+                    if match is not None:
+                        yield (
+                            part,
+                            number,
+                            (match.group("name"), int(match.group("pid"))),
+                            _CHILD_PREFIX.sub("", match.group("text")),
+                            match.group(0),
+                        )
+        except FileNotFoundError:
+            continue  # removed since it was listed (retention)
+
+
+def echoes_before_tracebacks(copy: str | RankSet, node: str | None) -> set[Key]:
     """The records whose console copy a traceback line follows in this stdio copy: theirs, or a raw one."""
     found: set[Key] = set()
     last: dict[tuple[str, int], str | None] = {}
-    for _, key, text, _ in _stdio_lines(path):
+    for _, _, key, text, _ in _stdio_lines(_copy_set(copy)):
         record = TEXT_LINE.fullmatch(text)
         if text == _TRACEBACK and last.get(key):
             found.add((node, key[1], str(last[key])))
@@ -380,6 +401,7 @@ def echoes_before_tracebacks(path: str, node: str | None) -> set[Key]:
 class RawError:
     """A raw error of a stdio copy, and what the copy says of its time."""
 
+    file: str  # the copy's file it starts in (a rotated one, or the live copy)
     line: int
     process: str
     pid: int
@@ -389,8 +411,8 @@ class RawError:
     until: str = ""  # the time of its own process's next console line in the copy, or "" (none came)
 
 
-def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = None) -> Iterator[RawError]:
-    """Yield each raw error of one ``.stdio.log`` copy.
+def stdio_errors(copy: str | RankSet, node: str | None = None, owned: set[Key] | None = None) -> Iterator[RawError]:
+    """Yield each raw error of one ``.stdio.log`` copy (a path, or a set: its rotated files first).
 
     A raw error is a Python traceback that is not a console copy of a record's own (one in
     ``owned``, as :func:`scan` finds them in the rank files; None: every traceback right after
@@ -405,19 +427,19 @@ def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = No
     undated: dict[tuple[str, int], list[RawError]] = {}  # waiting for their process's next console line
     latest = ""
 
-    def started(number: int, key: tuple[str, int], text: str, record: re.Match[str] | None) -> _Block | None:
+    def started(where: tuple[str, int], key: tuple[str, int], text: str, record: re.Match[str] | None) -> _Block | None:
         if record and (owned is None or (node, key[1], record.group("time")) in owned):
-            return _Block(number, text, [], record.group("time"))
+            return _Block(where, text, [], record.group("time"))
         if text == _TRACEBACK or text.startswith(_FATAL):
-            return _Block(number, text, list(recent[key]))
+            return _Block(where, text, list(recent[key]))
         return None
 
     def ended(key: tuple[str, int], block: _Block, after: str) -> None:
         if block.echo_time is None:
-            raw = RawError(block.number, key[0], key[1], _kept(block.lines), block.before, after)
+            raw = RawError(*block.where, key[0], key[1], _kept(block.lines), block.before, after)
             undated.setdefault(key, []).append(raw)
 
-    for number, key, text, line in _stdio_lines(path):
+    for part, number, key, text, line in _stdio_lines(_copy_set(copy)):
         recent.setdefault(key, collections.deque(maxlen=CONTEXT))
         record = TEXT_LINE.fullmatch(text)
         if record:
@@ -433,7 +455,7 @@ def stdio_errors(path: str, node: str | None = None, owned: set[Key] | None = No
         else:
             if open_block is not None:
                 ended(key, *open_block)
-            new = started(number, key, text, record)
+            new = started((part, number), key, text, record)
             if new is not None:
                 blocks[key] = (new, latest)
         recent[key].append(line[:500])
@@ -452,24 +474,24 @@ def scan(
     path: str, *, since: str = "", quiet_s: float = QUIET_S, deadline_s: float | None = None, stdio: bool = True
 ) -> ErrorReport:
     """Read every rank file (and ``.stdio.log`` copy) of a run's directory or a gathered one."""
-    names = rank_names(path) if os.path.isdir(path) else []
-    copies = stdio_names(path) if stdio and os.path.isdir(path) else []
-    if not names and not copies:
+    sets = sets_under(path) if os.path.isdir(path) else []
+    copies = stdio_sets(path) if stdio and os.path.isdir(path) else []
+    if not sets and not copies:
         rank_files(path)  # raises the tools' one-line LogDirError saying why there is nothing to read
     report = ErrorReport()
     deadline = _Deadline(deadline_s)
     echoes: set[Key] = set()
-    for name in copies:
-        echoes |= echoes_before_tracebacks(os.path.join(path, name), node_of(name))
+    for copy in copies:
+        echoes |= echoes_before_tracebacks(copy, node_of(copy.name))
     owned: set[Key] = set()
-    for order, name in enumerate(names):
-        if not _record_errors(os.path.join(path, name), name, order, report, since, deadline, echoes, owned):
+    for order, rank_set in enumerate(sets):
+        if not _record_errors(rank_set, order, report, since, deadline, echoes, owned):
             report.complete = False
             break
     first_times = {(p.node, p.pid): p.first for p in report.processes.values()}
-    for order, name in enumerate(copies if report.complete else ()):
-        copy, node = os.path.join(path, name), node_of(name)
-        changed = utc(os.path.getmtime(copy))
+    for order, copy in enumerate(copies if report.complete else ()):
+        node, parts = node_of(copy.name), [part for _, part in copy.labelled()]
+        changed = utc(max((_mtime(p) for p in copy.paths), default=0.0))
         for raw in stdio_errors(copy, node, owned):
             # Printed after the console lines copied before it, or at least after its process's
             # first record (the earliest it can be), and before its process's next console line or
@@ -481,13 +503,22 @@ def scan(
             message = raw.lines[-1].strip()
             if mask(message) in report.logged.get((node, raw.pid), ()):
                 continue  # the exception its process logged already, printed again as it ended (multiprocessing does)
-            rank = _stdio_rank(name)
-            found = Found(when, name, raw.line, rank, raw.process, raw.pid, "ERROR", None, message, raw.lines, raw.before, True)
-            found.order, found.until = (1, order, raw.line), until
+            rank = _stdio_rank(copy.name)
+            found = Found(
+                when, raw.file, raw.line, rank, raw.process, raw.pid, "ERROR", None, message, raw.lines, raw.before, True
+            )
+            found.order, found.until = (1, order, parts.index(raw.file), raw.line), until
             report.add(found)
     report.end = max((p.last for p in report.processes.values()), default="")
     _mark_quiet(report, quiet_s)
     return report
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.path.getmtime(path)
+    except FileNotFoundError:  # removed since it was listed (retention)
+        return 0.0
 
 
 def _mark_quiet(report: ErrorReport, quiet_s: float) -> None:

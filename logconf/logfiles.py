@@ -61,6 +61,7 @@ __all__ = [
     "split_rotated",
     "stdio_name",
     "stdio_names",
+    "stdio_sets",
     "subsystem_of",
     "time_key",
 ]
@@ -197,6 +198,11 @@ class RankSet:
     def paths(self) -> list[str]:
         """Every file of the set, in the order its records were written."""
         return [*self.rotated, *([self.live] if self.live_exists else [])]
+
+    def labelled(self) -> list[tuple[str, str]]:
+        """Every file of the set in order, each with the name the tools give it (``node/file`` as ``name`` has a node)."""
+        node = node_of(self.name)
+        return [(path, f"{node}/{os.path.basename(path)}" if node else os.path.basename(path)) for path in self.paths]
 
     def _replace_name(self, name: str) -> RankSet:
         return RankSet(name, self.live, self.rotated, self.live_exists, self.live_inode)
@@ -356,14 +362,6 @@ def sets_under(directory: str) -> list[RankSet]:
     return sets
 
 
-def _ranked_in(directory: str, kind: Any = subsystem_of) -> list[str]:
-    try:
-        names = os.listdir(directory)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    return sorted((n for n in names if kind(n) and os.path.isfile(os.path.join(directory, n))), key=natural_key)
-
-
 def rank_names(directory: str) -> list[str]:
     """Return the rank files of ``directory`` as names relative to it, in natural order ([] if none).
 
@@ -378,10 +376,21 @@ def rank_names(directory: str) -> list[str]:
 def stdio_names(directory: str) -> list[str]:
     """Return the ``.stdio.log`` copies of ``directory`` as :func:`rank_names` returns rank files:
     the run's own, or in a gathered directory (no rank file of its own) each node's, as ``node/name``."""
-    if _ranked_in(directory) or not rank_names(directory):
-        return _ranked_in(directory, stdio_name)
+    return [found.name for found in stdio_sets(directory)]
+
+
+def stdio_sets(directory: str) -> list[RankSet]:
+    """Return the ``.stdio.log`` copies of ``directory`` as sets (a copy rotates as its rank file does),
+    named as :func:`stdio_names` names them, in natural order."""
+
+    def copies(folder: str, node: str | None = None) -> list[RankSet]:
+        found = {name: s for name, s in sets_in(folder, stdio=True).items() if stdio_name(name)}
+        return [found[n]._replace_name(f"{node}/{n}" if node else n) for n in sorted(found, key=natural_key)]
+
+    if sets_in(directory) or not rank_names(directory):
+        return copies(directory)
     nodes = sorted({name.split("/")[0] for name in rank_names(directory)}, key=natural_key)
-    return [f"{node}/{name}" for node in nodes for name in _ranked_in(os.path.join(directory, node), stdio_name)]
+    return [found for node in nodes for found in copies(os.path.join(directory, node), node)]
 
 
 def file_label(path: str, root: str | None = None) -> str:

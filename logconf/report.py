@@ -1,7 +1,8 @@
 """``logconf report DIR -o run.html``: a whole run on one self-contained page, every rank side by side.
 
 Each rank file is read once, a record at a time, through :mod:`logconf.logfiles` (a run's
-directory or the one ``logconf gather`` fills); :mod:`logconf.summary` counts it and
+directory or the one ``logconf gather`` fills), a rotated one as one file (its rotated files
+oldest first, then the live one: one row, one lane per process); :mod:`logconf.summary` counts it and
 :mod:`logconf.timeline` lays it out (lanes per file and process, bins, marks, the first error,
 gaps, kept records), and the ``.stdio.log`` copies are read for their raw errors
 (:mod:`logconf.stdiocopies`). The page is the template ``report_page.html`` with that data
@@ -21,9 +22,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from logconf.logfiles import file_label, iter_entries, rank_files, stdio_names
+from logconf.logfiles import RankSet, file_label, rank_sets, stdio_names
 from logconf.stdiocopies import STDIO_KEPT, StdioCopy, read_stdio
-from logconf.summary import PROBLEMS, FileSummary
+from logconf.summary import PROBLEMS, FileSummary, set_entries
 from logconf.timeline import CONTEXT, FIRST_KEPT, LAST_KEPT, MARKS, RECORD_LINES, Kept, Timeline
 
 __all__ = ["PAGE_TEXT_BYTES", "QUIET_S", "SCHEMA", "Report", "build", "render", "write_report"]
@@ -48,12 +49,11 @@ class Report:
     def __post_init__(self) -> None:
         self.timeline = Timeline(self.quiet_s)
 
-    def read_file(self, path: str, order: int) -> None:
-        """Read one rank file into its summary row and the timeline."""
-        label = file_label(path, self.directory)
-        summary = FileSummary(label, bytes=os.path.getsize(path))
+    def read_set(self, found: RankSet, order: int) -> None:
+        """Read one rank file, its rotated files first, into its summary row and the timeline."""
+        summary = FileSummary(found.name)
         self.summaries.append(summary)
-        self.timeline.read(iter_entries(path, order, label), label, order, summary.add)
+        self.timeline.read(set_entries(found, summary, order), found.name, order, lambda e: summary.add(e, e.file))
 
     def read_stdio(self, path: str) -> None:
         copy = StdioCopy(f"stdio-{len(self.stdio)}", file_label(path, self.directory))
@@ -136,8 +136,8 @@ class Report:
 def build(directory: str, *, quiet_s: float = QUIET_S) -> Report:
     """Read every rank file and ``.stdio.log`` copy of ``directory`` (or one rank file) into a Report."""
     report = Report(directory, quiet_s=quiet_s)
-    for order, path in enumerate(rank_files(directory)):
-        report.read_file(path, order)
+    for order, found in enumerate(rank_sets(directory)):
+        report.read_set(found, order)
     if os.path.isdir(directory):
         for name in stdio_names(directory):
             report.read_stdio(os.path.join(directory, name))

@@ -53,6 +53,7 @@ from __future__ import annotations
 import collections
 import datetime
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,6 +85,7 @@ __all__ = [
     "by_rank",
     "history_notes",
     "node_tables",
+    "set_entries",
     "subsystem_of",
     "summarise",
     "summarise_file",
@@ -269,10 +271,16 @@ def summarise_file(path: str, label: str | None = None, *, top: int = 0) -> File
 
 def summarise_set(found: RankSet, label: str | None = None, *, top: int = 0) -> FileSummary:
     """Count a rank file and its rotated files as one file (see :func:`summarise_file`)."""
-    label = label or found.name
-    node = node_of(label)
-    summary = FileSummary(label, top_n=top)
-    tally = Tally()
+    summary = FileSummary(label or found.name, top_n=top)
+    for entry in set_entries(found, summary):
+        summary.add(entry, entry.file)
+    return summary
+
+
+def set_entries(found: RankSet, summary: FileSummary, order: int = 0) -> Iterator[Entry]:
+    """Yield the entries of a rank file's set as one file's, each named by its own file; count the
+    files read, their bytes on disk and their bytes as written into ``summary`` (not its entries)."""
+    tally, node = Tally(), node_of(summary.file)
     for path in found.paths:
         part = f"{node}/{os.path.basename(path)}" if node else os.path.basename(path)
         try:
@@ -280,10 +288,8 @@ def summarise_set(found: RankSet, label: str | None = None, *, top: int = 0) -> 
         except FileNotFoundError:
             continue  # removed since it was listed (retention): its history is gone
         summary.parts.append(part)
-        for entry in iter_entries(path, 0, part, tally=tally):
-            summary.add(entry, part)
-    summary.bytes = tally.bytes
-    return summary
+        yield from iter_entries(path, order, part, tally=tally)
+        summary.bytes = tally.bytes
 
 
 def summarise(directory: str, *, top: int = 0) -> list[FileSummary]:

@@ -1,5 +1,8 @@
 """A run's records on one time axis: a lane per rank file and process, its bins, marks, gaps and kept records.
 
+A rotated rank file is one file here: its entries come from its files in turn, and a kept
+record names the file it is in and its line there.
+
 :class:`Timeline` takes each rank file's entries once, in file order (:func:`logconf.logfiles.iter_entries`):
 
 - a *lane* per process of each file: its records counted in time bins that all lanes share,
@@ -25,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from logconf.logfiles import RECORD, Entry, node_of, rank_name
+from logconf.logfiles import RECORD, Entry, live_name, node_of, rank_name
 from logconf.records import level_number
 
 __all__ = [
@@ -85,7 +88,7 @@ def _lines_of(entry: Entry, fields: bool = True) -> list[str]:
     """An entry's lines as a text file holds them: a JSON record becomes a text line, its traceback
     lines after it, and (``fields``) its other fields (extras, Ray's context) on one last line."""
     record = entry.record
-    if record is None or not entry.file.endswith(".jsonl"):
+    if record is None or not live_name(entry.file).endswith(".jsonl"):
         return entry.lines
     head = (
         f"{record.get('time')} {record.get('level')} rank={record.get('rank')} "
@@ -129,6 +132,7 @@ class Kept:
 
     lane: Lane
     order: int  # the file's place in the run's order
+    file: str  # the file it is in: its lane's, or one of its rotated files
     time: str
     ms: int | None
     level: str
@@ -149,7 +153,7 @@ class Kept:
         return {
             "id": self.ident,
             "lane": self.lane.ident,
-            "file": self.lane.file,
+            "file": self.file,
             "time": self.time,
             "ms": self.ms,
             "level": self.level,
@@ -362,7 +366,7 @@ class Timeline:
                 self.marked[mark] += 1
                 lines, left_out = cut(_lines_of(entry) if json_file else entry.lines, RECORD_LINES)
                 context = [line for previous in before for line in _context(previous, json_file)]
-                kept = Kept(lane, order, entry.time, ms, level, mark, entry.line_number, lines, left_out, context)
+                kept = Kept(lane, order, entry.file, entry.time, ms, level, mark, entry.line_number, lines, left_out, context)
                 lane.keep(kept)
                 if mark != "warning" and (earliest is None or earlier(kept, earliest)):
                     earliest = kept

@@ -585,7 +585,7 @@ MUTANTS = [
     m("tee-registers", "tee.py", "    reachable = False  # the tee is logconf's helper",
       "    reachable = True  # the tee is logconf's helper",
       "the stdio tee registered as a process of the run"),
-    m("logfiles-gathered-stdio", "logfiles.py", "if _ranked_in(directory) or not rank_names(directory):", "if True:",
+    m("logfiles-gathered-stdio", "logfiles.py", "if sets_in(directory) or not rank_names(directory):", "if True:",
       "a gathered directory's stdio copies not read"),
     # -- rotation (issue 20): rotation.py, retention.py, the handler's hook, the stdio tee, the tools' sets --
     m("rotation-compress-while-held", "retention.py",
@@ -628,6 +628,17 @@ MUTANTS = [
       "a rotated file copied again on every gather"),
     m("jsonlines-unicode-breaks-raw", "jsonlines.py", '        if "\\x85" in line or "\\u2028" in line or "\\u2029" in line:',
       "        if False:", "U+2028 in a message splits its JSON line in two for str.splitlines() and JavaScript"),
+    # rotsets: errors and report read a rotated rank file (and its stdio copies) as one
+    m("errors-rank-live-only", "failures.py", "enumerate(found.labelled()):", "enumerate(found.labelled()[-1:]):",
+      "errors reads only the live file of a rotated rank file: the first error in a rotated file is missed"),
+    m("errors-stdio-live-only", "failures.py", "    for path, part in copy.labelled():",
+      "    for path, part in copy.labelled()[-1:]:",
+      "errors reads only the live .stdio.log copy"),
+    m("report-kept-names-lane", "timeline.py", '"file": self.file,\n            "time": self.time,',
+      '"file": self.lane.file,\n            "time": self.time,',
+      "a kept record of a rotated file named by the live file, with another file's line number"),
+    m("report-json-part-as-text", "timeline.py", "not live_name(entry.file).endswith", "not entry.file.endswith",
+      "a kept JSON record of a rotated file shown as its raw line"),
 ]
 
 

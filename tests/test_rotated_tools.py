@@ -239,3 +239,84 @@ def test_a_rotated_file_removed_between_listing_and_reading_is_passed_over(tmp_p
     assert [e.record["message"] for e in merge_entries(paths, str(tmp_path))] == ["vllm_rank_0.log"]
     row = summarise_set(found)
     assert (row.records, row.parts) == (1, ["vllm_rank_0.log"])
+
+
+# -- errors: a rotated rank file and its rotated stdio copies are read as one, each error named by its file --------
+
+
+def _write(path: Path, lines: list[str]) -> None:
+    data = "".join(line + "\n" for line in lines).encode()
+    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
+
+
+def _record(second: str, level: str, message: str, rank: int = 0) -> str:
+    return f"2026-11-26T09:{second}.000Z {level} rank={rank} EngineCore[{7 + rank}] vllm.v1.engine.core: {message}"
+
+
+def _rotated_run(directory: Path) -> None:
+    """Rank 0's first error only in its oldest (compressed) rotated file, the same error again in the live file;
+    rank 1's error is later; rank 0's stdio copy has a raw error in a rotated copy and one cut by a rotation."""
+    traceback = ["Traceback (most recent call last):", '  File "kv.py", line 3, in allocate']
+    _write(directory / "vllm_rank_0.log.20261126T090000.000Z.gz", [
+        _record("00:00", "INFO", "start"),
+        _record("00:01", "ERROR", "8 KV cache blocks needed"), *traceback, "ValueError: 8 blocks fit",
+    ])  # fmt: skip
+    second = [_record("01:00", "INFO", "step 1"), _record("01:01", "ERROR", "request 12 timed out")]
+    _write(directory / "vllm_rank_0.log.20261126T090100.000Z", second)
+    _write(directory / "vllm_rank_0.log", [
+        _record("02:00", "INFO", "step 2"),
+        _record("02:01", "ERROR", "9 KV cache blocks needed"), *traceback, "ValueError: 9 blocks fit",
+    ])  # fmt: skip
+    _write(directory / "vllm_rank_1.log", [_record("00:30", "ERROR", "rank 1 lost its peer", 1)])
+    _write(directory / "vllm_rank_0.stdio.log.20261126T090000.000Z.gz", [
+        "EngineCore[7] loading weights", "EngineCore[7] Traceback (most recent call last):",
+        'EngineCore[7]   File "w.py", line 3, in load', "EngineCore[7] OSError: disk gone",
+    ])  # fmt: skip
+    _write(directory / "vllm_rank_0.stdio.log.20261126T090100.000Z", [
+        "EngineCore[7] saving", "EngineCore[7] Traceback (most recent call last):",
+        'EngineCore[7]   File "s.py", line 9, in save',
+    ])  # fmt: skip
+    _write(directory / "vllm_rank_0.stdio.log", ["EngineCore[7] RuntimeError: cut across a rotation", "EngineCore[7] done"])
+
+
+def test_errors_reads_rotated_rank_files_and_copies_as_one_naming_each_errors_own_file_and_line(tmp_path):
+    from logconf.failures import render_report, report_json, scan
+
+    _rotated_run(tmp_path)
+    report = scan(str(tmp_path))
+    first = report.first
+    assert (first.file, first.line, first.message) == ("vllm_rank_0.log.20261126T090000.000Z.gz", 2, "8 KV cache blocks needed")
+    distinct = {d.first.message: (d.count, d.first.file, d.first.line) for d in report.distinct.values()}
+    assert distinct == {
+        "8 KV cache blocks needed": (2, "vllm_rank_0.log.20261126T090000.000Z.gz", 2),
+        "request 12 timed out": (1, "vllm_rank_0.log.20261126T090100.000Z", 2),
+        "rank 1 lost its peer": (1, "vllm_rank_1.log", 1),
+        "OSError: disk gone": (1, "vllm_rank_0.stdio.log.20261126T090000.000Z.gz", 2),
+        "RuntimeError: cut across a rotation": (1, "vllm_rank_0.stdio.log.20261126T090100.000Z", 2),
+    }
+    timed_out = next(d.first for d in report.distinct.values() if d.first.message == "request 12 timed out")
+    assert [line.rsplit(": ", 1)[1] for line in timed_out.before] == ["start", "8 KV cache blocks needed", "step 1"]
+    text = render_report(report)
+    assert "first 2026-11-26T09:00:01.000Z vllm_rank_0.log.20261126T090000.000Z.gz:2" in text
+    assert "(vllm_rank_0.log)" in text  # a process's files: the rank file, not its parts
+    assert report_json(report, str(tmp_path))["first"]["file"] == "vllm_rank_0.log.20261126T090000.000Z.gz"
+
+
+def test_report_of_the_rotated_set_has_one_lane_per_process_and_the_header_counts_of_summary(pair):
+    from logconf.report import build
+    from logconf.summary import PROBLEMS
+
+    rotated, plain = pair
+    page, one = build(str(rotated)).page_data(), build(str(plain)).page_data()
+    rows = summarise(str(rotated))
+    assert page["summary"]["files"] == len(rows) == 1
+    for key in ("lines", "bytes", "records", *PROBLEMS):
+        assert page["summary"][key] == sum(getattr(row, key) for row in rows) == one["summary"][key], key
+    assert page["summary"] == one["summary"]
+    assert len(page["lanes"]) == 1 and page["lanes"] == one["lanes"]
+    shown = [(k["time"], k["lines"], k["before"], k["after"]) for k in page["kept"]]
+    assert shown == [(k["time"], k["lines"], k["before"], k["after"]) for k in one["kept"]]
+    assert len({k["file"] for k in page["kept"]}) >= 5
+    for kept in page["kept"]:  # each kept record names its file and its line there
+        (entry,) = [e for e in iter_entries(str(rotated / kept["file"])) if e.line_number == kept["line"]]
+        assert entry.time == kept["time"] and entry.record["level"] == "ERROR"

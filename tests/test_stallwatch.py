@@ -140,3 +140,33 @@ def test_another_hosts_stall_warning_is_not_progress_but_any_other_change_is(tmp
     (logdir / "skyrl_rank_0.log").write_text("")
     assert not only_stall_records(env_dir, after, snapshot(env_dir))  # rotated: another inode
     assert interval_for(0.5) == 0.125 and interval_for(600) == 5.0 and interval_for(0.01) == 0.05
+
+
+def test_a_real_rotation_is_progress_never_a_stall(tmp_path):
+    """A rank file that rotates (its live file becomes a new, small one, another inode) is progress, also after a
+    stall fired (not taken for another host's stall warnings), and the set's rotated files are not watched."""
+    from rotation_writers import settle
+
+    from logconf.formatters import make_formatter
+    from logconf.handlers import RankFileHandler
+    from logconf.logfiles import rank_sets
+
+    handler = RankFileHandler(str(tmp_path), "vllm_rank_0.log", per_host="0", rotate_bytes="1K", rotate_compress="0")
+    handler.setFormatter(make_formatter("text", rank="0", redact="0"))
+    log = logging.getLogger("vllm.test.stall")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        log.warning("a record")
+        before = snapshot(str(tmp_path))
+        for i in range(40):
+            log.warning("step %d", i)
+        settle()
+        after = snapshot(str(tmp_path))
+        (found,) = rank_sets(str(tmp_path))
+        assert found.rotated and after["vllm_rank_0.log"][0] != before["vllm_rank_0.log"][0]
+        assert after != before and not only_stall_records(str(tmp_path), before, after)  # progress
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        log.propagate = True
