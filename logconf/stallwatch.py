@@ -31,7 +31,7 @@ from typing import Any
 from logconf import netfs
 from logconf.formatters import make_formatter
 from logconf.handlers import RankFileHandler
-from logconf.logfiles import RECORD, iter_entries, rank_name, rank_names
+from logconf.logfiles import RECORD, LogDirError, iter_entries, rank_name, rank_names
 from logconf.reports import tell
 from logconf.stackdump import host_key, watcher_lock
 from logconf.stackgroups import plural
@@ -67,9 +67,16 @@ def only_stall_records(log_dir: str, before: dict[str, tuple[int, int]], after: 
             continue
         if old is None or old[0] != inode or size < old[1] or size - old[1] > _READ_LIMIT:
             return False
-        for entry in iter_entries(os.path.join(log_dir, name), start=old[1], stop=size):
-            if entry.kind != RECORD or entry.record is None or entry.record.get("logger") != LOGGER:
-                return False
+        read = False
+        try:
+            for entry in iter_entries(os.path.join(log_dir, name), start=old[1], stop=size):
+                read = True
+                if entry.kind != RECORD or entry.record is None or entry.record.get("logger") != LOGGER:
+                    return False
+        except (OSError, LogDirError):
+            return False
+        if not read:  # it grew, but what it gained is gone: renamed or removed since the snapshot (a rotation)
+            return False
     return True
 
 

@@ -170,3 +170,13 @@ def test_a_real_rotation_is_progress_never_a_stall(tmp_path):
         log.removeHandler(handler)
         handler.close()
         log.propagate = True
+
+
+def test_a_rank_file_gone_between_two_looks_is_progress_not_a_crash(tmp_path):
+    """A rank file renamed or removed after the watcher's snapshot (a rotation, a user) changed: progress, never a
+    traceback in the watcher's thread."""
+    from logconf.stallwatch import only_stall_records
+
+    gone = tmp_path / "vllm_rank_0.log"
+    assert only_stall_records(str(tmp_path), {gone.name: (1, 10)}, {gone.name: (1, 20)}) is False
+
