@@ -625,6 +625,14 @@ MUTANTS = [
       "tail -n reads only the live file of a rotated rank file"),
     m("gather-rotated-copied-again", "gather.py", "    if copied_before(target):\n        return done\n", "",
       "a rotated file copied again on every gather"),
+    # -- scale: rotation's hot path, and the tools on more files than ulimit -n ---------------------
+    m("scale-size-check-every-record", "handlers.py", "        if self._room <= 0:  # this process's own bytes fill the file",
+      "        if True:  # this process's own bytes fill the file", "the size check stats the file at every record"),
+    m("scale-compression-in-logging-thread", "rotation.py", "        worker().submit(directory, name, self.policy)",
+      "        maintain(directory, name, self.policy)", "the record that rotates waits for the compression"),
+    m("scale-errors-keeps-files-open", "failures.py", "    for entry in iter_entries(path, order, label):",
+      "    _record_errors.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
+      "    for entry in iter_entries(path, order, label):", "errors keeps every rank file open: EMFILE under ulimit -n"),
 ]
 
 
