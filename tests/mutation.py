@@ -633,6 +633,11 @@ MUTANTS = [
     m("scale-errors-keeps-files-open", "failures.py", "    for entry in iter_entries(path, order, label):",
       "    _record_errors.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
       "    for entry in iter_entries(path, order, label):", "errors keeps every rank file open: EMFILE under ulimit -n"),
+    m("scale-report-keeps-files-open", "report.py",
+      "        self.timeline.read(iter_entries(path, order, label), label, order, summary.add)",
+      "        self.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
+      "        self.timeline.read(iter_entries(path, order, label), label, order, summary.add)",
+      "report keeps every rank file open: EMFILE under ulimit -n"),
 ]
 
 
