@@ -287,7 +287,8 @@ def tools(workdir: str, records: int) -> list[str]:
         directory = os.path.join(workdir, f"tools-{files}")
         write_run(directory, files, records)
         cells = []
-        for args in (("merge",), ("tail", "-n", "10"), ("summary", "--json")):
+        page = os.path.join(workdir, "report.html")
+        for args in (("merge",), ("tail", "-n", "10"), ("summary", "--json"), ("errors",), ("report", "-o", page)):
             seconds, cpu, peak = timed_usage(_limited(args[0], directory, *args[1:]))
             cells.append(f"{seconds / records * 1e6:.1f} / {cpu / records * 1e6:.1f} | {peak:.0f}")
         seconds, cpu, peak = _timed_until(_limited("tail", "-f", directory, "-n", "10", "--interval", "0.1"), 10)
@@ -301,9 +302,9 @@ def tools(workdir: str, records: int) -> list[str]:
         "µs per record of the input, wall / CPU (the whole command, interpreter start included, over the records),",
         "and the command's peak RSS in MiB.",
         "",
-        "| files | merge µs/rec | MiB | tail -n 10 µs/rec | MiB | summary --json µs/rec | MiB "
-        "| tail -f, to its first batch µs/rec | MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| files | merge µs/rec | MiB | tail -n 10 µs/rec | MiB | summary --json µs/rec | MiB | errors µs/rec | MiB "
+        "| report µs/rec | MiB | tail -f, to its first batch µs/rec | MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
         "Before logconf.openfiles, `merge` and `tail` stopped with `OSError: [Errno 24] Too many open files` from",

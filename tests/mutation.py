@@ -639,6 +639,19 @@ MUTANTS = [
       "a kept record of a rotated file named by the live file, with another file's line number"),
     m("report-json-part-as-text", "timeline.py", "not live_name(entry.file).endswith", "not entry.file.endswith",
       "a kept JSON record of a rotated file shown as its raw line"),
+    # -- scale: rotation's hot path, and the tools on more files than ulimit -n ---------------------
+    m("scale-size-check-every-record", "handlers.py", "        if self._room <= 0:  # this process's own bytes fill the file",
+      "        if True:  # this process's own bytes fill the file", "the size check stats the file at every record"),
+    m("scale-compression-in-logging-thread", "rotation.py", "        worker().submit(directory, name, self.policy)",
+      "        maintain(directory, name, self.policy)", "the record that rotates waits for the compression"),
+    m("scale-errors-keeps-files-open", "failures.py", "        for entry in iter_entries(path, order, part):",
+      "        _set_entries.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
+      "        for entry in iter_entries(path, order, part):", "errors keeps every rank file open: EMFILE under ulimit -n"),
+    m("scale-report-keeps-files-open", "summary.py",
+      "        yield from iter_entries(path, order, part, tally=tally)",
+      "        summary.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
+      "        yield from iter_entries(path, order, part, tally=tally)",
+      "report keeps every rank file open: EMFILE under ulimit -n"),
 ]
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import gzip
 import logging
 import logging.config
+import math
 import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -341,6 +343,81 @@ def test_rotated_names_sort_as_the_rotations_happened_and_logrotates_numbers_cou
                        "vllm_rank_0.log.20261126T090000.999Z", "vllm_rank_0.log.20261126T090001.000Z.gz"]
     assert split_rotated("vllm_rank_0.log") is None and split_rotated("vllm_rank_0.log.1.gz.tmp") is None
     assert ROTATED.fullmatch("vllm_rank_0.log.20261126T090001.000Z.gz")
+
+
+# -- the hot path: what a record costs the thread that logs it -------------------------------------
+
+
+def _rotating_logger(directory: Path, rotate_bytes: str, check_s: float) -> logging.Logger:
+    config = {
+        "version": 1,
+        "handlers": {"file": {"()": "logconf.handlers.RankFileHandler", "directory": str(directory),
+                              "filename": "vllm_rank_0.log", "reopen_check_s": check_s, "rotate_bytes": rotate_bytes}},
+        "loggers": {"app": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+    }
+    logging.config.dictConfig(config)
+    return logging.getLogger("app")
+
+
+@pytest.mark.parametrize("rotate_bytes", ["1G", "64K"], ids=["no-rotation", "every-64K"])
+def test_the_size_check_stats_the_file_once_per_check_interval_and_rotation_not_once_per_record(tmp_path, rotate_bytes):
+    """5,000 records of 130 bytes with rotation on: the thread that logs calls stat/fstat/lstat at its periodic
+    check (reopen_check_s, 1 s) and a few times per rotation, never per record (it counts its own bytes)."""
+    log = _rotating_logger(tmp_path, rotate_bytes, 1.0)
+    logging_thread = threading.get_ident()
+    calls = {"stat": 0, "fstat": 0, "lstat": 0}
+
+    def counting(name: str, real):
+        def call(*args, **kwargs):
+            if threading.get_ident() == logging_thread:
+                calls[name] += 1
+            return real(*args, **kwargs)
+        return call
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in calls:
+            patch.setattr(os, name, counting(name, getattr(os, name)))
+        started = time.monotonic()
+        for i in range(5_000):
+            log.info("r %04d %s", i, "x" * 122)
+        elapsed = time.monotonic() - started
+    settle()
+    rotations = len(set_files(tmp_path, "vllm_rank_0.log")) - 1
+    assert rotations == (0 if rotate_bytes == "1G" else 9), rotations  # 650,000 bytes, 64 KiB a file
+    checks = math.ceil(elapsed / 1.0) + 1
+    print(f"{rotate_bytes}: {calls} in 5,000 records, {rotations} rotations, {elapsed:.2f} s")
+    # A rotation stats the path under the lock, and the reopen checks the new file's directory and path (~14)
+    assert sum(calls.values()) <= checks + 16 * rotations, (calls, rotations, elapsed)
+
+
+def test_compression_runs_in_the_rotation_thread_and_no_logging_call_waits_for_it(tmp_path, monkeypatch):
+    """Records that rotate the file four times return while the compression of the first rotated file is still
+    held back (no .gz yet); it ran in another thread, and once let go every rotated file is compressed."""
+    logging_thread = threading.get_ident()
+    compressing: list[int] = []
+    entered, release = threading.Event(), threading.Event()
+    real = retention.compress
+
+    def compress(path: str) -> str:
+        compressing.append(threading.get_ident())
+        entered.set()
+        if threading.get_ident() != logging_thread:  # (in the logging thread, waiting would only hang the test)
+            release.wait(30)
+        return real(path)
+
+    monkeypatch.setattr(retention, "compress", compress)
+    log = _rotating_logger(tmp_path, "16K", 60.0)
+    for i in range(600):
+        log.info("c %04d %s", i, "x" * 122)  # 78,000 bytes: 4 rotations at 16 KiB
+    assert entered.wait(30), "no rotated file was ever compressed"
+    rotated = set_files(tmp_path, "vllm_rank_0.log")[:-1]
+    assert len(rotated) == 4, [p.name for p in rotated]
+    assert not any(p.name.endswith(".gz") for p in rotated), "a logging call waited for a compression"
+    assert logging_thread not in compressing
+    release.set()
+    settle()
+    assert all(p.name.endswith(".gz") for p in set_files(tmp_path, "vllm_rank_0.log")[:-1])
+    assert set(compressing) - {logging_thread} and logging_thread not in compressing
 
 
 # -- stress: 2 ranks x 3 processes x 200,000 records, 50+ rotations each ---------------------------
