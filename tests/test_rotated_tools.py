@@ -197,6 +197,18 @@ def _rotating_writer(directory: str, stop: str) -> None:
     settle()
 
 
+def _until_following(reader, other: Path, timeout: float = 120.0) -> None:
+    """Wait until tail -f prints a line appended to ``other`` (not the followed file): it has taken its first look,
+    however long a loaded machine takes to start it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(other, "a", encoding="utf-8") as file:
+            file.write("2026-11-26T09:00:00.000Z INFO rank=1 EngineCore[1] vllm.x: following?\n")
+        if any(line.endswith("following?") for line in reader.until(lambda seen: bool(seen), timeout=1.0)):
+            return
+    pytest.fail(f"tail -f printed nothing appended to {other} within {timeout:g} s")
+
+
 def test_tail_f_follows_rotations_and_compression_with_nothing_missed_or_repeated_under_a_low_fd_limit(logdir):
     """The file rotates every ~20 records and is compressed behind; 40 other rank files share 8 descriptors
     (ulimit -n 32), so the followed file is closed and opened again at every poll."""
@@ -206,7 +218,7 @@ def test_tail_f_follows_rotations_and_compression_with_nothing_missed_or_repeate
     stop = logdir.parent / "stop"
     heads = re.compile(r"^\S+ (vllm_rank_0\.log\S*) INFO rank=0 \S+ vllm\.v1\.engine\.core: (.*)$")
     with following(_limited(32, "tail", "-f", str(logdir), "-n", "0", "--interval", "0.05"), REPO) as (_, reader):
-        reader.until(lambda seen: False, timeout=1.5)  # tail has taken its first look
+        _until_following(reader, logdir / "vllm_rank_1.log")
         writer = multiprocessing.get_context("spawn").Process(target=_rotating_writer, args=(str(logdir), str(stop)))
         writer.start()
         try:
