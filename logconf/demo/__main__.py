@@ -32,6 +32,7 @@ def run(out: str, fmt: str, steps: int, late_rank: bool, model: str) -> dict:
     started = time.monotonic()
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     ray.init(
+        address="local",  # a cluster of its own, whatever other cluster this machine runs
         num_cpus=4,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",  # a local cluster on loopback only

@@ -135,7 +135,7 @@ def run(out: str, fmt: str, mp: int, model: str) -> dict[str, Any]:
     from logconf.demo import skyrl_actors
 
     cli_args = server_cli_args(model)
-    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
     ray_started = time.monotonic()
     result: dict[str, Any] = {
         "vllm_version": vllm.__version__,

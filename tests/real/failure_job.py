@@ -37,7 +37,7 @@ def main() -> int:
     from logconf.demo.actors import EngineActor
     from logconf.demo.skyrl import server_cli_args
 
-    ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
     engine = EngineActor.options(**logconf.engine_options(0), num_cpus=1).remote(model)
     family = ray.get(engine.__ray_call__.remote(actor_family))
     started = time.monotonic()

@@ -23,11 +23,12 @@ import ray
 
 logdir = sys.argv[1]
 if os.environ.get("LOGCONF_AUTO") == "1":  # exported in the shell: the local cluster inherits it
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
 else:  # given to Ray's workers only, in the job's runtime_env
     env_vars = {"LOGCONF_AUTO": "1", "LOGCONF_DIR": logdir, "LOGCONF_RANK_HOLD_S": "3"}
     env_vars["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": env_vars})
+    runtime_env = {"env_vars": env_vars}
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env=runtime_env)
 from auto_actors import PolicyWorker, rollout
 
 worker = PolicyWorker.remote(1)

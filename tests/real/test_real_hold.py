@@ -26,7 +26,7 @@ import ray
 
 logdir = sys.argv[1]
 env_vars = {"LOGCONF_DIR": logdir, "PYTHONPATH": os.environ["PYTHONPATH"]}
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": env_vars})
+ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", runtime_env={"env_vars": env_vars})
 from hold_actors import ReconfiguredEngine, UnrankedEngine
 
 reconfigured = ReconfiguredEngine.remote()
