@@ -606,7 +606,8 @@ def bench_ray_json(report: Report, vllm_python: str, records: int, reps: int, wo
         "",
         "| setup | emitting thread µs/record | ratio |",
         "|---|---:|---:|",
-        f"| plain stdlib FileHandler, same line format (baseline) | {_median(results[base], 'emit_s') / records * 1e6:.1f} | 1.00x |",
+        f"| plain stdlib FileHandler, same line format (baseline) | {_median(results[base], 'emit_s') / records * 1e6:.1f} "
+        "| 1.00x |",
         f"| logconf, shipped vllm_logging.json, JSON, with Ray's context and task id | "
         f"{_median(results[js], 'emit_s') / records * 1e6:.1f} | {paired_ratio(results, js, base, 'emit_s'):.2f}x |",
         f"| reading the task id alone (`logconf.raycontext.task_id_reader()`'s reader) | "
@@ -614,7 +615,8 @@ def bench_ray_json(report: Report, vllm_python: str, records: int, reps: int, wo
         "",
     )
     ratio = paired_ratio(results, js, base, "emit_s")
-    report.target("vLLM config, JSON, in a Ray actor: at most 1.6x the stdlib FileHandler per record", ratio <= 1.6, f"{ratio:.2f}x")
+    what = "vLLM config, JSON, in a Ray actor: at most 1.6x the stdlib FileHandler per record"
+    report.target(what, ratio <= 1.6, f"{ratio:.2f}x")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
