@@ -62,18 +62,18 @@ def logconf_trainer(directory: Path) -> _Setup:
     return _Setup(logging.getLogger("skyrl_train.trainer"), directory / "skyrl_rank_0.log")
 
 
-def stdlib_file(directory: Path) -> _Setup:
-    """The baseline: one stdlib FileHandler on ``vllm`` with the same line format."""
+def stdlib_file(directory: Path, top: str = "vllm") -> _Setup:
+    """The baseline: one stdlib FileHandler on ``top`` (``vllm``) with the same line format."""
     path = directory / "stdlib.log"
     formatter = logging.Formatter(TEXT_FORMAT)
     formatter.converter = time.gmtime  # type: ignore[assignment]
     formatter.default_time_format, formatter.default_msec_format = "%Y-%m-%dT%H:%M:%S", "%s.%03dZ"
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(formatter)
-    vllm = logging.getLogger("vllm")
-    vllm.handlers, vllm.propagate = [handler], False
-    vllm.setLevel(logging.INFO)
-    return _Setup(logging.getLogger("vllm.v1.engine.async_llm"), path)
+    logger = logging.getLogger(top)
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.INFO)
+    return _Setup(logging.getLogger(f"{top}.v1.engine.async_llm"), path)
 
 
 def loguru_intercept(directory: Path, enqueue: bool) -> _Setup:

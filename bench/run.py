@@ -588,6 +588,37 @@ def bench_rotation(report: Report, python: str, records: int, reps: int, work: P
     report.add(*section.splitlines()[2:], "")  # its own title is this section's
 
 
+def bench_ray_json(report: Report, vllm_python: str, records: int, reps: int, work: Path) -> None:
+    import ray_json_bench
+
+    _say(f"JSON lines in a Ray actor: {len(ray_json_bench.CASES)} setups x {reps} repetitions x {records} records")
+    results = ray_json_bench.measure(str(work), vllm_python, records, reps)
+    base, js = "stdlib-filehandler", "logconf-vllm-json"
+    sample = results["json-file"]["last"]
+    ray_fields = [key for key in ("job_id", "node_id", "worker_id", "actor_id", "actor_name", "task_id") if key in sample]
+    report.add(
+        f"## 12. JSON lines in a Ray actor, {records:,} records per call",
+        "",
+        f"One named actor (`eng-0`, rank 0) on a local Ray {results['ray']} cluster loads the shipped vllm_logging.json",
+        "with LOGCONF_FORMAT=json, as vLLM does, beside a plain FileHandler with section 1's text format on another",
+        "logger; each setup logs in an actor method call of its own, interleaved, in the emitting thread. Every JSON line",
+        f"carries {', '.join(f'`{k}`' for k in ray_fields)} (the last one written names the actor `{sample.get('actor_name')}`).",
+        "",
+        "| setup | emitting thread µs/record | ratio |",
+        "|---|---:|---:|",
+        f"| plain stdlib FileHandler, same line format (baseline) | {_median(results[base], 'emit_s') / records * 1e6:.1f} "
+        "| 1.00x |",
+        f"| logconf, shipped vllm_logging.json, JSON, with Ray's context and task id | "
+        f"{_median(results[js], 'emit_s') / records * 1e6:.1f} | {paired_ratio(results, js, base, 'emit_s'):.2f}x |",
+        f"| reading the task id alone (`logconf.raycontext.task_id_reader()`'s reader) | "
+        f"{_median(results['task-id-read'], 'emit_s') / records * 1e6:.2f} | - |",
+        "",
+    )
+    ratio = paired_ratio(results, js, base, "emit_s")
+    what = "vLLM config, JSON, in a Ray actor: at most 1.6x the stdlib FileHandler per record"
+    report.target(what, ratio <= 1.6, f"{ratio:.2f}x")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--python", default=sys.executable, help="interpreter with logconf's deps and loguru (default: this one)")
@@ -672,6 +703,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("10. Report: page size and memory bound", lambda: report.add(report_bench.measure(str(work), report_size), ""))
         )
         sections.append(("11. Long runs: rotation", lambda: bench_rotation(report, args.python, args.records, args.reps, work)))
+        if args.vllm_python:
+            sections.append(
+                (
+                    "12. JSON lines in a Ray actor",
+                    lambda: bench_ray_json(report, args.vllm_python, args.records, args.reps, work),
+                )
+            )
+        elif wanted is None or "12" in wanted:
+            report.add("## 12. JSON lines in a Ray actor", "", "Skipped: pass --vllm-python (an environment with Ray).", "")
         for title, section in sections:
             if wanted is not None and title.split(".")[0] not in wanted:
                 continue

@@ -397,6 +397,33 @@ def test_the_readme_documents_every_field_in_the_order_lines_write_them(json_log
             assert type(failed[name]) is kinds[kind], name
 
 
+# Grafana Loki's level detection (pkg/distributor/level_detection.go, Loki 3): in a JSON line, the value of a
+# `level` key (or `severity`, `lvl`), compared case-insensitively with these; any other value, and Loki guesses
+# the level from words anywhere in the line.
+LOKI_LEVELS = {"trace", "trc", "debug", "dbg", "info", "inf", "warn", "wrn", "warning", "error", "err", "critical", "fatal"}
+
+
+def test_every_stdlib_level_and_loguru_trace_is_a_level_loki_detects_and_success_is_not(json_logs, monkeypatch):
+    """The README's Loki row: `level` as is, for the stdlib's five levels and Loguru's TRACE; Loguru's SUCCESS and a
+    number with no name are no level Loki knows, as the README says."""
+    from logconf import loguru_bridge
+
+    monkeypatch.setattr(logging, "_levelToName", dict(logging._levelToName))  # the names registered below go with the test
+    monkeypatch.setattr(logging, "_nameToLevel", dict(logging._nameToLevel))
+    loguru_bridge.register_levels()
+    path = json_logs()
+    log = logging.getLogger("vllm.engine")
+    log.setLevel(1)
+    levels = (logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR, logging.CRITICAL, loguru_bridge.TRACE)
+    for level in (*levels, loguru_bridge.SUCCESS, 7):
+        log.log(level, "a record")
+    written = [record["level"] for record in strict_records(path)]
+    assert written == ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "TRACE", "SUCCESS", "Level 7"]
+    assert [name for name in written if name.lower() not in LOKI_LEVELS] == ["SUCCESS", "Level 7"]
+    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    assert "Loguru's `SUCCESS` and `Level N` are no level Loki knows" in readme
+
+
 def test_host_is_logconf_hostname_when_set_and_a_bad_one_is_refused_when_the_config_loads(json_logs, monkeypatch):
     monkeypatch.setenv("LOGCONF_HOSTNAME", "gpu-node-7")
     path = json_logs()
