@@ -49,6 +49,7 @@ from logconf.logfiles import (
 from logconf.merge import render
 from logconf.openfiles import open_part
 from logconf.records import TEXT_LINE, level_number
+from logconf.repeats import mask
 from logconf.stackgroups import kind_of, plural
 
 __all__ = ["ErrorReport", "Found", "mask", "render_report", "report_json", "scan", "stdio_errors", "utc"]
@@ -58,12 +59,6 @@ SAMPLE_LINES = 60  # lines kept of an error's text (its head and its tail)
 DISTINCT_LIMIT = 1000  # distinct errors kept; more are counted only
 QUIET_S = 60.0
 _ERROR = 40
-_MASKS = (
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<id>"),
-    (re.compile(r"0x[0-9a-fA-F]+"), "<addr>"),
-    (re.compile(r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{12,}\b"), "<id>"),
-    (re.compile(r"\d+"), "<n>"),
-)
 _STDIO_LINE = re.compile(r"(?P<name>.+?)\[(?P<pid>\d+)\] (?P<text>.*)")
 _CHILD_PREFIX = re.compile(r"^(?:\([A-Za-z_][\w.]*(?: pid=\d+)?(?:, ip=[\d.]+)?\) )+")  # vLLM <= 0.30's, Ray's
 _CHAIN = (
@@ -72,13 +67,6 @@ _CHAIN = (
 )
 _TRACEBACK = "Traceback (most recent call last):"
 _FATAL = ("terminate called ", "Fatal Python error: ")
-
-
-def mask(text: str) -> str:
-    """``text`` with numbers, hex addresses and ids replaced, so that the same error compares equal."""
-    for pattern, replacement in _MASKS:
-        text = pattern.sub(replacement, text)
-    return text
 
 
 def utc(seconds: float) -> str:
