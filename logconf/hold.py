@@ -75,7 +75,9 @@ class RecordHold:
         self.key = key
         self.spill_path = spill_path
         self.file_mode = file_mode
-        self.until = time.monotonic() + seconds
+        self.seconds = seconds
+        self.until: float | None = None  # the hold time counts from the first record held
+        self._due: Callable[[RecordHold], None] | None = None
         self.entries: list[Entry] = []
         self.bytes = 0
         self.writers: list[Holder] = []
@@ -127,7 +129,9 @@ class RecordHold:
                     os.write(self._fd, line)
             self.entries.append((owner, record))
             self.bytes += size_of(record)
-            return len(self.entries) >= MAX_RECORDS or self.bytes >= MAX_BYTES or time.monotonic() >= self.until
+            if self.until is None:
+                self._start_timer()
+            return len(self.entries) >= MAX_RECORDS or self.bytes >= MAX_BYTES or time.monotonic() >= (self.until or 0.0)
 
     def end(self, write: Callable[[list[Entry]], bool]) -> None:
         """End the hold: ``write`` the held records to their rank's file; once it says they are written, remove the spill."""
@@ -169,9 +173,20 @@ class RecordHold:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def start_timer(self, due: Callable[[RecordHold], None]) -> None:
-        """Call ``due(self)`` in a daemon thread when the hold time is over."""
-        timer = threading.Timer(max(0.0, self.until - time.monotonic()), due, args=(self,))
+    def when_due(self, due: Callable[[RecordHold], None]) -> None:
+        """Call ``due(self)`` in a daemon thread once the hold time is over, counted from the first record held.
+
+        A Ray worker configured at its start may wait long (an idle worker Ray started ahead, a busy
+        machine) before it is given an actor and the actor's ``__init__`` logs and learns its rank:
+        that wait holds nothing, and must not use up the hold.
+        """
+        self._due = due
+
+    def _start_timer(self) -> None:
+        self.until = time.monotonic() + self.seconds
+        if self._due is None:
+            return
+        timer = threading.Timer(self.seconds, self._due, args=(self,))
         timer.daemon = True
         timer.name = "logconf-rank-hold"
         self._timer = timer
@@ -280,7 +295,7 @@ def join(
         held = _HOLDS.get(key)
         if held is None:
             held = _HOLDS[key] = RecordHold(key, paths, file_mode, seconds)
-            held.start_timer(due)
+            held.when_due(due)
         return held
 
 

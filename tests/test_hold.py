@@ -55,6 +55,19 @@ def spill(logdir: Path, name: str = "vllm", pid: int | None = None) -> Path:
     return logdir / f"{name}_rank_held-{pid or os.getpid()}.log"
 
 
+def test_the_hold_time_counts_from_the_first_record_not_from_the_configuration(unranked_actor, monkeypatch):
+    """A Ray worker configured at its start may wait longer than the hold time before it is given its actor (an
+    idle worker Ray started ahead, a loaded machine): that wait holds nothing and uses none of the hold."""
+    monkeypatch.setenv("LOGCONF_RANK_HOLD_S", "0.3")
+    load_like_vllm()
+    time.sleep(0.6)  # configured, and no record yet: the worker waits for its actor
+    log = logging.getLogger("vllm.engine")
+    log.info("in __init__, before the rank")
+    logconf.set_rank(2)
+    assert messages(unranked_actor / "vllm_rank_2.log") == [("2", "in __init__, before the rank")]
+    assert not (unranked_actor / "vllm_rank_0.log").exists()
+
+
 def test_set_rank_writes_the_held_records_to_the_new_rank_with_it(unranked_actor):
     """Held records are in the spill file as they are logged; set_rank moves them to the rank's file."""
     load_like_vllm()
