@@ -46,6 +46,16 @@ def test_a_bad_logging_call_is_reported_each_time_and_never_counted_as_a_dropped
     assert (handler._failing, handler._dropped) == (False, 0)
 
 
+def test_a_bad_logging_call_says_nothing_when_logging_raise_exceptions_is_off(logdir, capfd, monkeypatch):
+    """logging.raiseExceptions = False is stdlib's production switch: its handlers stay silent, and so does logconf."""
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    _bad_call(log)
+    log.info("fine")
+    assert capfd.readouterr().err == ""
+    assert [r["message"] for r in read_records(logdir / "vllm_rank_0.log")] == ["fine"]
+
 def test_a_bad_logging_call_while_records_are_held_is_reported_at_the_call(logdir, capfd, monkeypatch):
     """Held records are frozen when logged, so the caller's error shows at its call, not at set_rank."""
     # A Ray worker that has not imported Ray yet, and has no rank: its script name tells.
