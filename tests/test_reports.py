@@ -22,6 +22,9 @@ def _expect_caller_report(err: str, line: int) -> None:
     assert "TypeError: not enough arguments for format string\n" in err
     assert f'File "{__file__}", line {line}, in _bad_call\n    log.info("%s %s", 1)' in err  # the call stack
     assert f"Logged from file {__file__}, line {line}\n" in err
+    # as stdlib's handleError: the call stack ends at the caller's logging call, not inside logging or logconf
+    stack = err.partition("Call stack:\n")[2].partition("Logged from file")[0].splitlines()
+    assert stack[-2].endswith(f"line {line}, in _bad_call"), err
     assert err.endswith("Message: '%s %s'\nArguments: (1,)\n"), err
     assert "cannot write" not in err
 
