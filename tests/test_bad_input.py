@@ -367,3 +367,19 @@ def test_apply_names_its_own_file_where_vllm_s_config_path_is_set_too(good, tmp_
     with pytest.raises(ConfigError) as caught:
         logconf.apply(yaml_file)
     assert caught.value.file == str(yaml_file), str(caught.value)
+
+
+def test_a_config_check_leaves_no_entry_behind_for_vllm_s_own_load_after_it(tmp_path, monkeypatch):
+    """check() names each entry while it builds it; vLLM's dictConfig after it finds the bad key in its own file."""
+    from logconf.config import check, load
+
+    check(load(logconf.vllm_config_path()), logconf.vllm_config_path())  # `logconf check`, then the engine starts
+    case = CASES["empty_rank"]
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path / "logs"))
+    file = case.make(tmp_path, monkeypatch)
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", str(file))
+    with pytest.raises(ValueError) as caught:
+        load_like_vllm(str(file))
+    chain = _error_chain(caught.value)
+    assert any(f": {case.key}: " in text for text in chain), chain
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
