@@ -55,6 +55,15 @@ def spill(logdir: Path, name: str = "vllm", pid: int | None = None) -> Path:
     return logdir / f"{name}_rank_held-{pid or os.getpid()}.log"
 
 
+def test_an_actor_started_with_torch_s_rank_writes_at_once_to_that_rank(unranked_actor, monkeypatch):
+    """RANK (torchrun's, a framework's) is a rank as good as LOGCONF_RANK: nothing is held, no spill file."""
+    monkeypatch.delenv("LOGCONF_RANK", raising=False)
+    monkeypatch.setenv("RANK", "2")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("at once")
+    assert sorted(p.name for p in unranked_actor.iterdir()) == ["vllm_rank_2.log"]
+    assert messages(unranked_actor / "vllm_rank_2.log") == [("2", "at once")]
+
 def test_set_rank_writes_the_held_records_to_the_new_rank_with_it(unranked_actor):
     """Held records are in the spill file as they are logged; set_rank moves them to the rank's file."""
     load_like_vllm()
