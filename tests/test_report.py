@@ -254,6 +254,19 @@ def test_a_stdio_copy_is_a_row_of_its_own_with_its_raw_errors_and_not_the_logged
     assert data["summary"]["stdio_files"] == 1
 
 
+def test_a_stdio_copy_counts_every_raw_error_and_keeps_the_first_twenty(tmp_path):
+    """A bare exception line (no traceback before it) is a raw error; 25 of them: 25 counted, the first 20 kept."""
+    from logconf.stdiocopies import STDIO_KEPT
+
+    lines = [f"EngineCore_DP0[7] step {n}\nEngineCore_DP0[7] RuntimeError: CUDA error {n}\n" for n in range(25)]
+    (tmp_path / "vllm_rank_0.stdio.log").write_text("".join(lines))
+    (tmp_path / "vllm_rank_0.log").write_text("2026-11-26T09:00:01.000Z INFO rank=0 EngineCore_DP0[7] vllm.engine: m\n")
+    (copy,) = build(str(tmp_path)).page_data()["stdio"]
+    assert (copy["errors"], len(copy["kept"]), STDIO_KEPT) == (25, 20, 20)
+    assert [k["lines"] for k in copy["kept"][:2]] == [
+        ["EngineCore_DP0[7] RuntimeError: CUDA error 0"], ["EngineCore_DP0[7] RuntimeError: CUDA error 1"]
+    ]
+
 def test_the_command_writes_the_page_and_prints_one_line(timeline, tmp_path):
     out = tmp_path / "run.html"
     command = logconf_cli("report", str(timeline), "-o", str(out))
