@@ -325,3 +325,61 @@ def test_a_handler_that_fails_to_build_does_not_break_later_dictconfig_or_exit(t
     logging.getLogger("vllm.engine").info("configured again")
     logging.shutdown(logging._handlerList[:])  # what interpreter exit runs
     assert [r["message"] for r in read_records(tmp_path / "logs" / "vllm_rank_0.log")] == ["configured again"]
+
+
+def _error_chain(error: BaseException | None) -> list[str]:
+    chain = []
+    while error is not None:
+        chain.append(str(error))
+        error = error.__cause__ or error.__context__
+    return chain
+
+
+def test_an_error_after_apply_names_its_own_source_not_the_file_applied_before(good, tmp_path, monkeypatch):
+    """apply() names its file only while it applies it: a later dictConfig of someone else's is not blamed on it."""
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    monkeypatch.setenv("LOGCONF_RANK", "")
+    with pytest.raises(ValueError) as caught:
+        logging.config.dictConfig(json.loads(json.dumps(SHIPPED_JSON)))
+    chain = _error_chain(caught.value)
+    assert any(text.startswith("<dictConfig>: ") for text in chain), chain
+    assert not any(logconf.skyrl_config_path() in text for text in chain), chain
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})
+
+
+def test_a_config_error_raised_in_a_spawn_child_reaches_the_parent_whole(tmp_path):
+    """Ray and multiprocessing pickle an exception back to the caller: every field, the advice included."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool, pytest.raises(ConfigError) as caught:
+        pool.apply(logconf.set_rank, ("",))
+    error = caught.value
+    assert (error.file, error.key, error.value, error.problem) == ("set_rank()", "rank", "", "is empty")
+    assert error.expected == "pass a rank such as 0"
+    assert str(error) == "set_rank(): rank: is empty (got ''); pass a rank such as 0"
+
+
+def test_apply_names_its_own_file_where_vllm_s_config_path_is_set_too(good, tmp_path, monkeypatch):
+    """A trainer beside a vLLM engine has VLLM_LOGGING_CONFIG_PATH set: its own YAML is still the one named."""
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", logconf.vllm_config_path())
+    monkeypatch.setenv("LOGCONF_RANK", "")
+    yaml_file = write(tmp_path, "trainer_logging.yaml", Path(logconf.skyrl_config_path()).read_text(encoding="utf-8"))
+    with pytest.raises(ConfigError) as caught:
+        logconf.apply(yaml_file)
+    assert caught.value.file == str(yaml_file), str(caught.value)
+
+
+def test_a_config_check_leaves_no_entry_behind_for_vllm_s_own_load_after_it(tmp_path, monkeypatch):
+    """check() names each entry while it builds it; vLLM's dictConfig after it finds the bad key in its own file."""
+    from logconf.config import check, load
+
+    check(load(logconf.vllm_config_path()), logconf.vllm_config_path())  # `logconf check`, then the engine starts
+    case = CASES["empty_rank"]
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path / "logs"))
+    file = case.make(tmp_path, monkeypatch)
+    monkeypatch.setenv("VLLM_LOGGING_CONFIG_PATH", str(file))
+    with pytest.raises(ValueError) as caught:
+        load_like_vllm(str(file))
+    chain = _error_chain(caught.value)
+    assert any(f": {case.key}: " in text for text in chain), chain
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False})

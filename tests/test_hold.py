@@ -67,6 +67,14 @@ def test_the_hold_time_counts_from_the_first_record_not_from_the_configuration(u
     assert messages(unranked_actor / "vllm_rank_2.log") == [("2", "in __init__, before the rank")]
     assert not (unranked_actor / "vllm_rank_0.log").exists()
 
+def test_an_actor_started_with_torch_s_rank_writes_at_once_to_that_rank(unranked_actor, monkeypatch):
+    """RANK (torchrun's, a framework's) is a rank as good as LOGCONF_RANK: nothing is held, no spill file."""
+    monkeypatch.delenv("LOGCONF_RANK", raising=False)
+    monkeypatch.setenv("RANK", "2")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("at once")
+    assert sorted(p.name for p in unranked_actor.iterdir()) == ["vllm_rank_2.log"]
+    assert messages(unranked_actor / "vllm_rank_2.log") == [("2", "at once")]
 
 def test_set_rank_writes_the_held_records_to_the_new_rank_with_it(unranked_actor):
     """Held records are in the spill file as they are logged; set_rank moves them to the rank's file."""

@@ -101,23 +101,39 @@ def test_uvicorn_explicit_log_config_is_left_as_the_caller_chose(logdir, monkeyp
     assert [type(h).__name__ for h in error.handlers] == ["NullHandler"] and not error.propagate
 
 
-@pytest.fixture
-def skyrl_actor_module(tmp_path, monkeypatch):
-    """SkyRL's engine actor module, stood in for under its own name, imported after the hook is installed."""
+def _stand_in_actor_module(tmp_path, monkeypatch, source: str):
+    """Write SkyRL's engine actor module under its own name, apply the config and install the hooks; then clean up."""
     package = tmp_path / "pkgs" / Path(*ACTOR_MODULE.split(".")[:-1])
     package.mkdir(parents=True)
     for parent in [package, *package.relative_to(tmp_path / "pkgs").parents][:-1]:
         (tmp_path / "pkgs" / parent / "__init__.py").write_text("")
-    (package / "vllm_server_actor.py").write_text(ACTOR_SOURCE)
+    (package / "vllm_server_actor.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
     monkeypatch.setenv("LOGCONF_RANK", "9")  # not any server's: set_rank changes it (restored after the test)
     before = set(sys.modules)
     load_like_vllm()
     integrations.install()
-    yield importlib.import_module(ACTOR_MODULE)
+    yield
     for name in set(sys.modules) - before:
         if name == "skyrl" or name.startswith("skyrl."):
             del sys.modules[name]
+
+
+@pytest.fixture
+def skyrl_actor_module(tmp_path, monkeypatch):
+    """SkyRL's engine actor module, stood in for under its own name, imported after the hook is installed."""
+    for _ in _stand_in_actor_module(tmp_path, monkeypatch, ACTOR_SOURCE):
+        yield importlib.import_module(ACTOR_MODULE)
+
+
+def test_a_hook_that_fails_leaves_the_frameworks_import_working_and_says_so_once(tmp_path, monkeypatch, capfd):
+    """A SkyRL release without VLLMServerActor: the hook fails (AttributeError), the module still imports."""
+    for _ in _stand_in_actor_module(tmp_path, monkeypatch, ACTOR_SOURCE.replace("class VLLMServerActor", "class Renamed")):
+        module = importlib.import_module(ACTOR_MODULE)
+        assert hasattr(module, "Renamed")
+        integrations.install()  # again (apply() does): the failed hook is not run twice
+    err = capfd.readouterr().err
+    assert err.count(f"logconf: the {ACTOR_MODULE} integration is off in this process: AttributeError") == 1, err
 
 
 @pytest.mark.parametrize(

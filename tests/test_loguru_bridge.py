@@ -86,6 +86,18 @@ def test_levels_trace_and_success_are_registered_stdlib_level_names():
     assert logging.getLevelName("SUCCESS") == 25
 
 
+def test_loguru_imported_after_apply_still_writes_success_by_its_name(logdir):
+    """A fresh trainer that imports Loguru after apply(): the import hook installs the bridge, which names level 25."""
+    code = (
+        "import logconf\nlogconf.apply()\n"
+        "code = compile('from loguru import logger\\nlogger.success(\"step done\")', '<m>', 'exec')\n"
+        "exec(code, {'__name__': 'skyrl_train.trainer'})"
+    )
+    result = run(code, logdir)
+    assert result.returncode == 0, result.stderr
+    records = read_records(logdir / "skyrl_rank_0.log")
+    assert [(r["logger"], r["level"], r["message"]) for r in records] == [("skyrl_train.trainer", "SUCCESS", "step done")]
+
 def test_line_number_exception_and_extra_fields_are_kept(logdir, monkeypatch):
     """A Loguru exception() call: stdlib record with the caller's line, the traceback and bound extras."""
     monkeypatch.setenv("LOGCONF_FORMAT", "json")
@@ -142,8 +154,8 @@ def test_levels_below_the_stdlib_logger_level_are_dropped_before_forwarding(logd
     assert [r["message"] for r in read_records(logdir / "skyrl_rank_0.log")] == ["shown"]
 
 
-def test_an_intercept_handler_sending_stdlib_back_to_loguru_does_not_loop(logdir):
-    """SkyRL's InterceptHandler on root forwards stdlib to Loguru: a record still arrives once."""
+def test_an_intercept_handler_sending_stdlib_back_to_loguru_does_not_loop(logdir, capfd):
+    """SkyRL's InterceptHandler on root forwards stdlib to Loguru: a record still arrives once, file and console."""
     logconf.apply()
     from loguru import logger
 
@@ -153,8 +165,9 @@ def test_an_intercept_handler_sending_stdlib_back_to_loguru_does_not_loop(logdir
 
     logging.root.addHandler(InterceptHandler())
     emit_from("skyrl_train.trainer", "INFO", "round trip")
-    assert [r["message"] for r in read_records(logdir / "skyrl_rank_0.log")] == ["round trip"]
-
+    logging.getLogger("skyrl_train.trainer").warning("from stdlib")  # stdlib -> root's intercept -> Loguru: not back
+    assert [r["message"] for r in read_records(logdir / "skyrl_rank_0.log")] == ["round trip", "from stdlib"]
+    assert capfd.readouterr().err.count("from stdlib") == 1
 
 def test_a_sink_the_program_added_itself_is_kept(logdir):
     """apply() removes only Loguru's default sink; the program's own sinks keep receiving."""

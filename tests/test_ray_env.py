@@ -26,6 +26,15 @@ def test_runtime_env_carries_settings_with_an_absolute_dir(monkeypatch, tmp_path
     assert not [name for name in copied if name.startswith("VLLM_")]  # vLLM copies its own
 
 
+def test_runtime_env_s_own_env_vars_win_over_the_drivers_environment(monkeypatch, tmp_path):
+    """The job asks for JSON lines and DEBUG in its runtime_env; the driver's own text and INFO do not override that."""
+    monkeypatch.setenv("LOGCONF_FORMAT", "text")
+    monkeypatch.setenv("LOG_LEVEL", "INFO")
+    monkeypatch.setenv("LOGCONF_DIR", str(tmp_path / "driver"))
+    given = {"LOGCONF_FORMAT": "json", "LOG_LEVEL": "DEBUG", "LOGCONF_DIR": str(tmp_path / "job")}
+    env = logconf.ray_runtime_env({"env_vars": given})["env_vars"]
+    assert {k: env[k] for k in given} == given
+
 def test_runtime_env_carries_every_logconf_setting_but_the_rank(monkeypatch):
     """LOGCONF_RANK_HOLD_S, LOGCONF_AUTO and any other LOGCONF_* reach the workers; the rank is per actor."""
     monkeypatch.setenv("LOGCONF_RANK_HOLD_S", "5")

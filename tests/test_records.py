@@ -24,6 +24,22 @@ def test_text_line_carries_every_field(logdir, monkeypatch):
     assert re.fullmatch(pattern, line), line
 
 
+def test_a_text_line_reads_back_with_the_same_fields_and_types_as_a_json_line(logdir, monkeypatch):
+    """parse_line gives a text record the JSON record's fields, pid a number in both: readers compare them as one."""
+    monkeypatch.setenv("LOGCONF_RANK", "4")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("hello")
+    monkeypatch.setenv("LOGCONF_FORMAT", "json")
+    load_like_vllm()
+    logging.getLogger("vllm.engine").info("hello")
+    (text,) = read_records(logdir / "vllm_rank_4.log")
+    (line,) = read_records(logdir / "vllm_rank_4.jsonl")
+    fields = ("level", "rank", "process_name", "pid", "logger", "message")
+    assert {k: text[k] for k in fields} == {k: line[k] for k in fields} == {
+        "level": "INFO", "rank": "4", "process_name": "MainProcess", "pid": os.getpid(), "logger": "vllm.engine",
+        "message": "hello",
+    }
+
 def test_json_lines_are_objects_with_fields_and_exceptions(logdir, monkeypatch):
     monkeypatch.setenv("LOGCONF_FORMAT", "json")
     monkeypatch.setenv("LOGCONF_RANK", "2")

@@ -78,6 +78,22 @@ def test_one_lane_per_rank_file_and_process_with_marks_and_records_equal_to_summ
     }
     assert head["marks"] == {"warning": 2, "error": 2, "critical": 0}
     assert (head["processes"], head["torn"], head["foreign"], head["nodes"]) == (3, 0, 0, [])
+    levels: dict[str, int] = {}
+    for row in summary["files"]:
+        for level, count in row["levels"].items():
+            levels[level] = levels.get(level, 0) + count
+    assert head["levels"] == levels and len(summary["files"]) > 1  # the run's, every file's summed
+
+
+def test_the_runs_first_and_last_are_the_earliest_and_latest_of_any_file(tmp_path):
+    """Rank 1 starts later and ends earlier than rank 0: the page's span is rank 0's first to rank 0's last."""
+    def line(second: int, rank: int) -> str:
+        return f"2026-11-26T09:00:{second:02d}.000Z INFO rank={rank} EngineCore_DP0[7] vllm.engine: m\n"
+
+    (tmp_path / "vllm_rank_0.log").write_text(line(1, 0) + line(9, 0))
+    (tmp_path / "vllm_rank_1.log").write_text(line(3, 1) + line(5, 1))
+    head = build(str(tmp_path)).page_data()["summary"]
+    assert (head["first"], head["last"], head["span_s"]) == ("2026-11-26T09:00:01.000Z", "2026-11-26T09:00:09.000Z", 8.0)
 
 
 def test_the_first_error_is_the_earliest_error_record_kept_whole_with_the_entries_around_it(timeline_data):
@@ -237,6 +253,19 @@ def test_a_stdio_copy_is_a_row_of_its_own_with_its_raw_errors_and_not_the_logged
     assert any(line.endswith("] after the failures") for line in fatal["after"])
     assert data["summary"]["stdio_files"] == 1
 
+
+def test_a_stdio_copy_counts_every_raw_error_and_keeps_the_first_twenty(tmp_path):
+    """A bare exception line (no traceback before it) is a raw error; 25 of them: 25 counted, the first 20 kept."""
+    from logconf.stdiocopies import STDIO_KEPT
+
+    lines = [f"EngineCore_DP0[7] step {n}\nEngineCore_DP0[7] RuntimeError: CUDA error {n}\n" for n in range(25)]
+    (tmp_path / "vllm_rank_0.stdio.log").write_text("".join(lines))
+    (tmp_path / "vllm_rank_0.log").write_text("2026-11-26T09:00:01.000Z INFO rank=0 EngineCore_DP0[7] vllm.engine: m\n")
+    (copy,) = build(str(tmp_path)).page_data()["stdio"]
+    assert (copy["errors"], len(copy["kept"]), STDIO_KEPT) == (25, 20, 20)
+    assert [k["lines"] for k in copy["kept"][:2]] == [
+        ["EngineCore_DP0[7] RuntimeError: CUDA error 0"], ["EngineCore_DP0[7] RuntimeError: CUDA error 1"]
+    ]
 
 def test_the_command_writes_the_page_and_prints_one_line(timeline, tmp_path):
     out = tmp_path / "run.html"

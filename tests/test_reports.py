@@ -22,6 +22,9 @@ def _expect_caller_report(err: str, line: int) -> None:
     assert "TypeError: not enough arguments for format string\n" in err
     assert f'File "{__file__}", line {line}, in _bad_call\n    log.info("%s %s", 1)' in err  # the call stack
     assert f"Logged from file {__file__}, line {line}\n" in err
+    # as stdlib's handleError: the call stack ends at the caller's logging call, not inside logging or logconf
+    stack = err.partition("Call stack:\n")[2].partition("Logged from file")[0].splitlines()
+    assert stack[-2].endswith(f"line {line}, in _bad_call"), err
     assert err.endswith("Message: '%s %s'\nArguments: (1,)\n"), err
     assert "cannot write" not in err
 
@@ -45,6 +48,16 @@ def test_a_bad_logging_call_is_reported_each_time_and_never_counted_as_a_dropped
     handler = logging.getLogger("vllm").handlers[0]
     assert (handler._failing, handler._dropped) == (False, 0)
 
+
+def test_a_bad_logging_call_says_nothing_when_logging_raise_exceptions_is_off(logdir, capfd, monkeypatch):
+    """logging.raiseExceptions = False is stdlib's production switch: its handlers stay silent, and so does logconf."""
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    load_like_vllm()
+    log = logging.getLogger("vllm.engine")
+    _bad_call(log)
+    log.info("fine")
+    assert capfd.readouterr().err == ""
+    assert [r["message"] for r in read_records(logdir / "vllm_rank_0.log")] == ["fine"]
 
 def test_a_bad_logging_call_while_records_are_held_is_reported_at_the_call(logdir, capfd, monkeypatch):
     """Held records are frozen when logged, so the caller's error shows at its call, not at set_rank."""

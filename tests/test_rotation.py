@@ -74,6 +74,16 @@ def test_three_processes_of_a_rank_rotate_together_and_every_record_is_in_the_se
         assert len(read_text(path).encode()) >= 8 << 10, path.name
 
 
+def test_a_writer_that_saw_the_size_too_late_leaves_the_fresh_file_another_made_alone(tmp_path):
+    """Two writers cross the size; the first rotates. The second, finding a new small file under the lock, renames nothing."""
+    live = tmp_path / "vllm_rank_0.log"
+    live.write_bytes(b"x" * 100)
+    info = live.stat()
+    rotator = rotation.Rotator(rotation.Policy(max_bytes=1000, compress=False))
+    assert rotator.rotate(str(live), (info.st_dev, info.st_ino)) is False
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["vllm_rank_0.log"]
+    assert live.read_bytes() == b"x" * 100
+
 def test_a_rotated_file_is_not_compressed_while_a_writer_still_has_it_open(tmp_path):
     """Every writer holds a shared flock on the file it has open; compression needs it exclusive, without waiting."""
     config = {

@@ -254,6 +254,15 @@ def test_one_bad_file_among_clean_ones_makes_the_run_not_ok(tmp_path):
     }
 
 
+def test_a_json_object_that_is_not_a_record_is_a_problem_line_not_a_record(tmp_path):
+    """A metrics dict printed raw into a JSON lines file ({"step": 3, ...}) lacks time, level, logger and message."""
+    record = json.dumps({"time": "2026-11-26T09:00:01.000Z", "level": "INFO", "rank": "0", "logger": "vllm.engine",
+                         "message": "m", "process_name": "EngineCore_DP0", "pid": 7})
+    (tmp_path / "vllm_rank_0.jsonl").write_text(record + "\n" + '{"step": 3, "loss": 0.25}\n' + record + "\n")
+    (row,) = summary_json(str(tmp_path), summarise(str(tmp_path)))["files"]
+    assert (row["records"], row["lines"], row["loggers"]) == (2, 3, {"vllm.engine": 2})
+    assert row["unparsable"] + row["torn"] == 1  # a problem line, never a record
+
 def test_the_shortest_torn_head_is_a_date_and_t(tmp_path):
     """A writer killed eleven characters into its record left '2026-11-26T': torn; ten characters are not a head."""
     (tmp_path / "vllm_rank_0.log").write_text(_line(1) + "2026-11-26T\n" + _line(2) + "2026-11-26\n")

@@ -189,3 +189,20 @@ def test_follow_reads_a_rotated_file_to_its_end_and_then_the_new_one(logdir):
     lines += reader.rest()
     assert written == [f"rec {i}" for i in range(len(written) - 1)] + ["last"]  # the writer lost nothing either
     assert [HEAD.match(line).group(6) for line in lines] == written
+
+
+def test_a_follower_reads_a_copytruncated_file_again_from_its_start(tmp_path):
+    """logrotate's copytruncate empties the file in place; a shorter record written then is the next one read."""
+    path = tmp_path / "vllm_rank_0.log"
+
+    def line(second: int, message: str) -> str:
+        return f"2026-11-26T09:00:{second:02d}.000Z INFO rank=0 EngineCore_DP0[7] vllm.engine: {message}\n"
+
+    path.write_text(line(1, "a long record before the truncation " * 4) + line(2, "another one"))
+    follower = Follower(str(path), 0)
+    assert [e.record["message"] for e in follower.poll()][1:] == ["another one"]
+    with open(path, "r+") as file:
+        file.truncate(0)
+        file.write(line(3, "short"))
+    assert [e.record["message"] for e in follower.poll()] == ["short"]
+    follower.close()

@@ -234,3 +234,12 @@ def test_the_console_script_runs_the_same_main():
         by_module = subprocess.run(logconf_cli(*args), cwd=REPO, capture_output=True, text=True, timeout=60)
         assert (by_script.returncode, by_script.stdout, by_script.stderr) == (by_module.returncode, by_module.stdout, "")
     assert by_script.stdout.startswith("usage: logconf merge ")
+
+
+def test_check_of_a_bad_config_is_one_line_on_stderr_and_exit_status_two(tmp_path):
+    """A ConfigError is the operator's input to fix: one line naming file and key, no traceback, status 2."""
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 2}')
+    done = subprocess.run(logconf_cli("check", str(bad)), cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith(f"logconf check: {bad}: version: ") and done.stderr.count("\n") == 1, done.stderr
