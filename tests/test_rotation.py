@@ -61,7 +61,9 @@ def test_three_processes_of_a_rank_rotate_together_and_every_record_is_in_the_se
     _join(*processes)
     files = set_files(logdir, "vllm_rank_0.log")
     names = [f.name for f in files]
-    assert len(files) >= 20, names
+    # Between its checks each writer counts only its own bytes: with three writing evenly a file may reach up
+    # to three times the size before one of them rotates it, so how many files there are depends on the timing.
+    assert len(files) >= 10, names
     tally = Tally().read(logdir, "vllm_rank_0.log", "0")
     assert tally.bad == []
     expected = {(tag, i) for tag in "acw" for i in range(600)}
@@ -83,6 +85,7 @@ def test_a_writer_that_saw_the_size_too_late_leaves_the_fresh_file_another_made_
     assert rotator.rotate(str(live), (info.st_dev, info.st_ino)) is False
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["vllm_rank_0.log"]
     assert live.read_bytes() == b"x" * 100
+
 
 def test_a_rotated_file_is_not_compressed_while_a_writer_still_has_it_open(tmp_path):
     """Every writer holds a shared flock on the file it has open; compression needs it exclusive, without waiting."""
