@@ -42,6 +42,7 @@ def main() -> int:
     family = ray.get(engine.__ray_call__.remote(actor_family))
     started = time.monotonic()
     command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "..", "stacks"), "--address", "auto", "--dir", out]
+    command += ["--timeout", "60"]  # a loaded machine may take seconds to schedule a process's dump
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
     # The engine stays up: its shutdown at the job's end (tracebacks of vLLM's own, in 0.30) is after the failure below.

@@ -54,6 +54,7 @@ def main() -> int:
         wait_asleep(pids, timeout=60)
         started = time.monotonic()
         command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "stacks"), "--address", cluster.address]
+        command += ["--timeout", "60"]  # a loaded machine may take seconds to schedule a process's dump
         command += ["--dir", dirs[0], "--dir", dirs[1], "--dir", os.environ["LOGCONF_DIR"]]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         seconds = time.monotonic() - started
