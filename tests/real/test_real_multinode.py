@@ -130,9 +130,9 @@ def test_gather_brings_each_nodes_files_under_its_node_and_summary_counts_them_e
         own = _summary(Path(directory))
         for row in own["files"]:
             copy = files[f"{names[node_id]}/{row['file']}"]
-            assert {k: v for k, v in copy.items() if k not in ("file", "node")} == {
-                k: v for k, v in row.items() if k not in ("file", "node")
-            }
+            named = ("file", "node", "parts", "too_long_places")  # the copy names its files node/file
+            assert {k: v for k, v in copy.items() if k not in named} == {k: v for k, v in row.items() if k not in named}
+            assert copy["parts"] == [f"{names[node_id]}/{part}" for part in row["parts"]]
             assert copy["node"] == names[node_id]
         assert document["nodes"][names[node_id]] == own["totals"]
     assert {rank: row["nodes"] for rank, row in document["ranks"].items()} == {
@@ -343,7 +343,7 @@ def test_importing_logconf_and_its_command_line_imports_no_ray_where_ray_is_inst
 def test_report_lnav_and_summary_top_read_the_gathered_run_as_summary_does(cluster, tmp_path):
     """On gather's DEST: the page's lanes are node/file and process, marks and records per file equal summary's,
     the first error is the trainer's on the head node; lnav and summary --top read the node directories too."""
-    info, bash, work = cluster
+    info, bash, work = cluster.info, cluster.bash, cluster.work
     head = f"{socket.gethostname()}-{info['node_ids'][0][:8]}"
     done = bash(REPORT_EXAMPLE)
     assert done.returncode == 0, done.stdout + done.stderr
