@@ -4,7 +4,7 @@ python tests/real/failure_job.py OUT MODEL   (the environment is the test's: LOG
 
 1. A real vLLM engine (``logconf.demo.actors.EngineActor``: AsyncLLM in a Ray actor, rank 0,
    with its EngineCore and VllmWorker-0 processes) starts; once it is up the driver runs
-   ``python -m logconf stacks --address auto --dir OUT`` and prints one JSON line: the command's
+   ``python -m logconf stacks --address <its cluster> --dir OUT`` and prints one JSON line: the command's
    exit status, output and seconds, and the engine actor's pid and descendants. The engine
    stays up until the job ends.
 2. SkyRL 0.4.0's own ``VLLMServerActor`` (server_idx 1) starts an engine whose EngineCore cannot
@@ -37,11 +37,12 @@ def main() -> int:
     from logconf.demo.actors import EngineActor
     from logconf.demo.skyrl import server_cli_args
 
-    ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
+    context = ray.init(address="local", num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1")
     engine = EngineActor.options(**logconf.engine_options(0), num_cpus=1).remote(model)
     family = ray.get(engine.__ray_call__.remote(actor_family))
     started = time.monotonic()
-    command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "..", "stacks"), "--address", "auto", "--dir", out]
+    address = context.address_info["gcs_address"]  # this job's cluster, whatever other cluster the machine runs
+    command = [sys.executable, "-m", "logconf", "stacks", os.path.join(out, "..", "stacks"), "--address", address, "--dir", out]
     command += ["--timeout", "60"]  # a loaded machine may take seconds to schedule a process's dump
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
