@@ -53,7 +53,7 @@ class Report:
         """Read one rank file, its rotated files first, into its summary row and the timeline."""
         summary = FileSummary(found.name)
         self.summaries.append(summary)
-        self.timeline.read(set_entries(found, summary, order), found.name, order, lambda e: summary.add(e, e.file))
+        self.timeline.read(set_entries(found, summary, order), found.name, order, summary.add)
 
     def read_stdio(self, path: str) -> None:
         copy = StdioCopy(f"stdio-{len(self.stdio)}", file_label(path, self.directory))

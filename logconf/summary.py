@@ -146,10 +146,8 @@ class FileSummary:
         if self.top_n > 0 and self.repeats is None:
             self.repeats = RepeatCounter()
 
-    def add(self, entry: Entry, part: str | None = None) -> None:
-        """Count one entry of this file; entries come in file order, as :func:`iter_entries` gives them.
-
-        ``part`` names the file of a rotated set that the entry comes from (default: this file)."""
+    def add(self, entry: Entry) -> None:
+        """Count one entry of this file (of a rotated set, the part ``entry.file`` names), in file order."""
         self.lines += len(entry.lines)
         record = entry.record
         if entry.kind != RECORD or record is None:
@@ -159,7 +157,7 @@ class FileSummary:
                 self.too_long += 1
                 if len(self.too_long_lines) < TOO_LONG_LINES:
                     self.too_long_lines.append(entry.line_number)
-                    self.too_long_places.append({"file": part or self.file, "line": entry.line_number})
+                    self.too_long_places.append({"file": entry.file, "line": entry.line_number})
             else:
                 self.unparsable += 1
             return
@@ -273,7 +271,7 @@ def summarise_set(found: RankSet, label: str | None = None, *, top: int = 0) -> 
     """Count a rank file and its rotated files as one file (see :func:`summarise_file`)."""
     summary = FileSummary(label or found.name, top_n=top)
     for entry in set_entries(found, summary):
-        summary.add(entry, entry.file)
+        summary.add(entry)
     return summary
 
 
