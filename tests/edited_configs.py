@@ -39,9 +39,8 @@ Path_ = tuple[Any, ...]  # keys and list indexes from the top of a config
 
 def _written(path: str) -> str:
     """The text of a rank file and of its rotated files (a tiny rotate_bytes moves every record into one)."""
-    import gzip
-
     from logconf.logfiles import sets_in
+    from logconf.openfiles import open_part
 
     for _ in range(20):  # a rotated file is compressed in the background: list again if one moved meanwhile
         found = sets_in(os.path.dirname(path)).get(os.path.basename(path))
@@ -49,8 +48,8 @@ def _written(path: str) -> str:
             parts = found.paths if found is not None else [path]
             texts = []
             for part in parts:
-                with gzip.open(part, "rt", encoding="utf-8") if part.endswith(".gz") else open(part, encoding="utf-8") as file:
-                    texts.append(file.read())
+                with open_part(part) as file:  # a .gz part decompressed, as the tools read it
+                    texts.append(file.read().decode("utf-8"))
             return "".join(texts)
         except FileNotFoundError:
             continue
