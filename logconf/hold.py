@@ -129,9 +129,8 @@ class RecordHold:
                     os.write(self._fd, line)
             self.entries.append((owner, record))
             self.bytes += size_of(record)
-            if self.until is None:
-                self._start_timer()
-            return len(self.entries) >= MAX_RECORDS or self.bytes >= MAX_BYTES or time.monotonic() >= (self.until or 0.0)
+            until = self.until if self.until is not None else self._start_timer()
+            return len(self.entries) >= MAX_RECORDS or self.bytes >= MAX_BYTES or time.monotonic() >= until
 
     def end(self, write: Callable[[list[Entry]], bool]) -> None:
         """End the hold: ``write`` the held records to their rank's file; once it says they are written, remove the spill."""
@@ -182,15 +181,17 @@ class RecordHold:
         """
         self._due = due
 
-    def _start_timer(self) -> None:
-        self.until = time.monotonic() + self.seconds
+    def _start_timer(self) -> float:
+        """Start the hold time now; return when it is over."""
+        self.until = until = time.monotonic() + self.seconds
         if self._due is None:
-            return
+            return until
         timer = threading.Timer(self.seconds, self._due, args=(self,))
         timer.daemon = True
         timer.name = "logconf-rank-hold"
         self._timer = timer
         timer.start()
+        return until
 
 
 class Holder:

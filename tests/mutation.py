@@ -774,6 +774,11 @@ MUTANTS = [
       "    except LogDirError as exc:", "a bad config or argument ends in a traceback, not one line and exit 2"),
     m("cli-tail-default-lines", "cli.py", 'type=int, default=10, metavar="N"', 'type=int, default=1, metavar="N"',
       "logconf tail prints one record, not the documented 10"),
+    m("hold-time-from-configuration", "hold.py", "            held.when_due(due)\n",
+      "            held.when_due(due)\n            held._start_timer()\n",
+      "a Ray worker that waits for its actor longer than the hold sends its __init__ records to rank 0"),
+    m("stall-gone-bytes-no-progress", "stallwatch.py", "        if not read:", "        if False:",
+      "a rank file whose new bytes were renamed away before they were read counts as a stall's own records"),
 ]
 
 
