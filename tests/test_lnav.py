@@ -12,8 +12,8 @@ import subprocess
 
 import pytest
 from lnavrun import INSTALL, assert_same_as_summary, counts, install_format, query
-from logwriters import REPO, logconf_cli
-from report_runs import write_timeline
+from logwriters import REPO, logconf_cli, run, scripted
+from report_runs import T0, log_dir, write_timeline
 
 pytestmark = pytest.mark.lnav
 
@@ -53,3 +53,26 @@ def test_lnav_reads_each_records_fields_and_keeps_a_traceback_in_its_record(time
     (row,) = query(home, fields, [timeline / "vllm_rank_1.jsonl"])
     assert (row["rank"], row["process_name"], row["logger"]) == ("1", "EngineActor-1", "vllm.v1.engine.core")
     assert row["host"] and row["exc_info"].splitlines()[-1] == "RuntimeError: step 7 failed blew up"
+
+
+def test_lnav_counts_records_older_than_the_line_above_them_as_summary_does(tmp_path):
+    """Several processes append to one rank file, so a record can be older than the line above it, and a file's
+    earliest record need not be its first line: counts and first and last times still equal summary's, in text and
+    in JSON (where lnav 0.11's log_actual_time reads garbage for such a record)."""
+    out = tmp_path / "logs"
+    shuffled = (
+        (T0 + 10, "vllm.v1.engine.core", "INFO", "second in time, first line"),
+        (T0 + 20, "vllm.v1.engine.core", "WARNING", "last in time"),
+        (T0 + 5, "vllm.v1.engine.core", "INFO", "earliest, written by another process later"),
+        (T0 + 15, "vllm.v1.engine.core", "INFO", "the last line"),
+    )
+    with log_dir(out):
+        run(scripted, "2", "text", shuffled, name="EngineCore_DP0")
+        run(scripted, "3", "json", shuffled, name="EngineCore_DP0")
+    home = tmp_path / "home"
+    install_format(home)
+    done = subprocess.run(logconf_cli("summary", str(out), "--json"), cwd=REPO, capture_output=True, text=True, timeout=60)
+    summary = json.loads(done.stdout)
+    assert {row["first"] for row in summary["files"]} == {"2026-11-26T09:00:05.000Z"}
+    assert {row["last"] for row in summary["files"]} == {"2026-11-26T09:00:20.000Z"}
+    assert_same_as_summary(counts(home, sorted(out.iterdir()), out), summary)
