@@ -11,7 +11,9 @@ line, and ``logconf gather`` runs against it meanwhile. Lines on stdin then chan
 each answered by one JSON line: ``add {"LOGCONF_DIR": ...}`` starts one more node with those
 environment variables (``{"node_id": ...}``), ``remove NODE_ID`` stops it as ``ray stop`` would
 (``{"removed": NODE_ID}``) and ``kill NODE_ID`` kills its processes at once, as a machine that
-dies (``{"killed": NODE_ID}``); any other line, or the end of stdin, ends the job.
+dies (``{"killed": NODE_ID}``); each answer comes once Ray no longer lists the node alive (a killed
+node stays listed until its missed heartbeats are counted). Any other line, or the end of stdin,
+ends the job.
 """
 
 from __future__ import annotations
@@ -99,6 +101,17 @@ def job_env() -> dict[str, str]:
     return env
 
 
+def _wait_until_gone(node_id: str, timeout: float = 180.0) -> None:
+    """Return once Ray lists ``node_id`` as dead; a later gather then never picks a node that no longer exists."""
+    import ray
+
+    deadline = time.monotonic() + timeout
+    while any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"node {node_id} is still listed alive {timeout:.0f} s after it was stopped")
+        time.sleep(0.5)
+
+
 def hold(cluster: Any, env: Mapping[str, str], lines: Iterator[str]) -> None:
     """Change the held cluster as ``lines`` say (``add {env}``, ``remove ID``, ``kill ID``), answering each on stdout."""
     added = {}
@@ -111,6 +124,7 @@ def hold(cluster: Any, env: Mapping[str, str], lines: Iterator[str]) -> None:
             answer: dict[str, Any] = {"node_id": node.node_id}
         elif command in ("remove", "kill"):
             cluster.remove_node(added.pop(argument), allow_graceful=command == "remove")
+            _wait_until_gone(argument)
             answer = {"removed" if command == "remove" else "killed": argument}
         else:
             return

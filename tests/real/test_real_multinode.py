@@ -291,8 +291,9 @@ def test_a_node_named_dotdot_with_a_planted_link_is_gathered_inside_dest_no_more
 
 def test_a_node_that_dies_during_gather_is_named_and_the_others_are_gathered(cluster, tmp_path, monkeypatch):
     """A node whose file (64 GiB, sparse) is still streaming is killed: gather finishes the other nodes, names the
-    dead one and why on stderr, exits 1, and leaves its copy a prefix of the node's file. Last: the node stays
-    listed as alive for a while after its death."""
+    dead one and why on stderr, exits 1, and leaves its copy a prefix of the node's file. The held cluster answers
+    the kill once Ray lists the node dead (it stays listed alive until its missed heartbeats are counted), so the
+    tests after this one gather live nodes only."""
     info, work, command = cluster.info, cluster.work, cluster.command
     node_dir = tmp_path / "k"
     _write(node_dir, "9", ["k0"], monkeypatch)
