@@ -35,7 +35,7 @@ def _started_at() -> float:
     try:
         with open("/proc/self/stat", "rb") as file:
             ticks = int(file.read().rsplit(b")", 1)[1].split()[19])
-        with open("/proc/uptime", encoding="ascii") as file:
+        with open("/proc/uptime", "rb") as file:  # bytes: no codec module to load
             uptime = float(file.read().split()[0])
         return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):

@@ -26,12 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import heapq
 import logging
 import os
 import stat
 import time
-import zlib
 from typing import TYPE_CHECKING, Any
 
 from logconf.reports import tell
@@ -87,6 +85,8 @@ def settled(path: str) -> bool:
 
 def compress(path: str) -> str:
     """Compress the rotated file ``path`` into ``path.gz`` once no writer has it open; ``held`` if one still has."""
+    import zlib  # here: only a process that compresses a rotated file pays for it
+
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except FileNotFoundError:
@@ -223,6 +223,8 @@ def _remove_stale(directory: str, name: str) -> None:
 
 def _keep_budget(directory: str, policy: Policy) -> None:
     """Remove the oldest rotated files of the whole directory until it fits in ``dir_max_bytes``."""
+    import heapq
+
     from logconf.logfiles import sets_in
 
     lock = os.open(os.path.join(directory, _BUDGET_LOCK), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)

@@ -31,7 +31,7 @@ import re
 import threading
 import time
 import weakref
-from typing import Any, NamedTuple
+from typing import Any
 
 from logconf.errors import ConfigError, current_source
 from logconf.reports import tell
@@ -41,26 +41,50 @@ from logconf.templating import expand_arg, switch
 
 __all__ = ["Policy", "Rotator", "parse_size", "policy", "share", "watch", "worker"]
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
+_SIZE = r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?"  # compiled at the first size with a unit: not by every process
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
 # -- settings ----------------------------------------------------------------------------------
 
 
-class Policy(NamedTuple):  # not a dataclass: `dataclasses` costs every process ~10 ms of imports (inspect)
-    """A rank file's rotation settings, resolved in this process."""
+class Policy:
+    """A rank file's rotation settings, resolved in this process.
 
-    max_bytes: int  # the size at which the file rotates
-    keep: int | None = None  # rotated files kept per rank file; None: every one
-    compress: bool = True
-    dir_max_bytes: int = 0  # the whole directory's budget; 0: none
-    file_mode: int = 0o640  # of a rank file that a retention record creates
+    A plain class: a NamedTuple or a dataclass would compile code when this module loads, and the
+    first compile() in a process costs it some 2 ms (every configured process loads this module).
+    """
+
+    __slots__ = ("compress", "dir_max_bytes", "file_mode", "keep", "max_bytes")
+
+    def __init__(
+        self, max_bytes: int, keep: int | None = None, compress: bool = True, dir_max_bytes: int = 0, file_mode: int = 0o640
+    ) -> None:
+        self.max_bytes = max_bytes  # the size at which the file rotates
+        self.keep = keep  # rotated files kept per rank file; None: every one
+        self.compress = compress
+        self.dir_max_bytes = dir_max_bytes  # the whole directory's budget; 0: none
+        self.file_mode = file_mode  # of a rank file that a retention record creates
+
+    def _fields(self) -> tuple[int, int | None, bool, int, int]:
+        return self.max_bytes, self.keep, self.compress, self.dir_max_bytes, self.file_mode
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Policy) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Policy(max_bytes={}, keep={}, compress={}, dir_max_bytes={}, file_mode={:#o})".format(*self._fields())
 
 
 def parse_size(text: str, *, file: str, key: str) -> int:
     """Return a size in bytes: ``0``, ``4096``, ``64K``, ``256M``, ``1.5G`` (binary units; ``MiB``, ``MB`` alike)."""
-    match = _SIZE.fullmatch(text.strip())
+    stripped = text.strip()
+    if stripped.isdigit() and stripped.isascii():  # the defaults (0) and plain byte counts
+        return int(stripped)
+    match = re.fullmatch(_SIZE, stripped, re.IGNORECASE)
     if match is None:
         raise ConfigError(file, key, text, "not a size", "use a number of bytes, or one with K, M, G or T: 0, 64K, 256M, 1G")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])

@@ -17,17 +17,18 @@ directory. A handler that already caught the signal in this process keeps it (``
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module: signal.py builds enums every process would pay for
 import atexit
 import contextlib
 import faulthandler
+import functools
 import json
 import os
 import re
-import signal
 import stat
 import sys
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 from logconf import raycontext
 from logconf.errors import ConfigError, current_source
@@ -58,16 +59,31 @@ SCHEMA = "logconf.stackdump/1"
 _OFF = ("off", "0", "none", "no", "false")
 # faulthandler refuses these (it handles the fatal ones through enable()); nobody can catch the others.
 _REFUSED = {"SIGKILL", "SIGSTOP", "SIGSEGV", "SIGFPE", "SIGABRT", "SIGBUS", "SIGILL"}
-_RT = re.compile(r"SIGRT(MIN|MAX)(?:([+-])(\d+))?")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
-class Settings(NamedTuple):
-    """What the environment asks of this process: the signal (None: off), where records live, the stall time."""
+class Settings:
+    """What the environment asks of this process: the signal (None: off), where records live, the stall time.
 
-    signum: int | None
-    directory: str
-    stall_s: float
+    A plain class, not a NamedTuple: see :class:`logconf.rotation.Policy`.
+    """
+
+    __slots__ = ("directory", "signum", "stall_s")
+
+    def __init__(self, signum: int | None, directory: str, stall_s: float) -> None:
+        self.signum = signum
+        self.directory = directory
+        self.stall_s = stall_s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and (self.signum, self.directory, self.stall_s) == (
+            other.signum, other.directory, other.stall_s)
+
+    def __hash__(self) -> int:
+        return hash((self.signum, self.directory, self.stall_s))
+
+    def __repr__(self) -> str:
+        return f"Settings(signum={self.signum!r}, directory={self.directory!r}, stall_s={self.stall_s!r})"
 
 
 def _refuse(key: str, value: str, problem: str, expected: str) -> ConfigError:
@@ -86,24 +102,53 @@ def parse_signal(text: str, key: str = SIGNAL_ENV) -> int | None:
         name = word if word.startswith("SIG") else "SIG" + word
         if name in _REFUSED:
             raise _refuse(key, text, "cannot carry stack dumps", expected)
-        rt = _RT.fullmatch(name)
-        if rt:
-            base = signal.SIGRTMIN if rt.group(1) == "MIN" else signal.SIGRTMAX
-            offset = int(rt.group(3) or 0)
-            number = base + offset if rt.group(2) != "-" else base - offset
+        rt = _realtime(name)
+        if rt is not None:
+            number = rt
         else:
-            found = getattr(signal, name, None)
-            if not isinstance(found, signal.Signals):
+            found = None if name.startswith("SIG_") else getattr(_signal, name, None)  # SIG_IGN, SIG_BLOCK...: no signal
+            if not isinstance(found, int):
                 raise _refuse(key, text, "is not a signal", expected)
-            number = int(found)
-    names = {int(getattr(signal, n)) for n in _REFUSED if hasattr(signal, n)}
-    if number not in signal.valid_signals() or number in names or number == 0:
+            number = found
+    if number not in _usable():
         raise _refuse(key, text, "is not a signal that can carry stack dumps here", expected)
     return number
 
 
+@functools.cache
+def _usable() -> frozenset[int]:
+    """The signals this machine has and faulthandler may take (once: each process parses its setting twice)."""
+    refused = {getattr(_signal, n) for n in _REFUSED if hasattr(_signal, n)}
+    return frozenset(_signal.valid_signals()) - refused - {0}
+
+
+def _realtime(name: str) -> int | None:
+    """``SIGRTMIN``, ``SIGRTMAX``, ``SIGRTMIN+5``, ``SIGRTMAX-2``: the number; None for any other name.
+
+    Read by hand, not by a regular expression: every configured process parses the default, and
+    compiling a pattern would cost each of them more than the rest of this module's start-up.
+    """
+    for edge, base in (("SIGRTMIN", _signal.SIGRTMIN), ("SIGRTMAX", _signal.SIGRTMAX)):
+        if name.startswith(edge):
+            rest = name[len(edge):]
+            if not rest:
+                return int(base)
+            if rest[0] in "+-" and rest[1:].isdigit() and rest[1:].isascii():
+                return int(base) + int(rest[1:]) if rest[0] == "+" else int(base) - int(rest[1:])
+    return None
+
+
+def _file_name(text: str) -> str:
+    """``text`` with each run of characters other than letters, digits, ``.``, ``_`` and ``-`` made one ``_``."""
+    if _SAFE.issuperset(text):
+        return text
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
 def signal_name(number: int) -> str:
     """Name a signal as the environment variable takes it (``SIGRTMIN+5``, ``SIGUSR2``)."""
+    import signal
+
     if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
         return f"SIGRTMIN+{number - signal.SIGRTMIN}"
     try:
@@ -170,10 +215,10 @@ def process_start(pid: int | str = "self") -> int | None:
 
 def caught_signals(pid: int | str = "self") -> int:
     """Return the mask of signals that ``pid`` has a handler for (``SigCgt``); 0 if unreadable."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as file:
+    try:  # bytes: a text file would load the ascii codec's module in every configured process
+        with open(f"/proc/{pid}/status", "rb") as file:
             for line in file:
-                if line.startswith("SigCgt:"):
+                if line.startswith(b"SigCgt:"):
                     return int(line.split()[1], 16)
     except (OSError, ValueError, IndexError):
         pass
@@ -188,9 +233,9 @@ def catches(mask: int, signum: int) -> bool:
 def host_key() -> tuple[str, str]:
     """This machine as registrations name it: host name and kernel boot id (pids and start times are per boot)."""
     try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as file:
-            boot = file.read().strip()
-    except OSError:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as file:
+            boot = file.read().strip().decode("ascii")
+    except (OSError, ValueError):
         boot = ""
     return os.uname().nodename, boot  # gethostname() without importing socket
 
@@ -219,7 +264,7 @@ class Registration:
         self.pid = os.getpid()
         self.signum = config.signum
         self.host, self.boot = host_key()
-        stem = os.path.join(config.directory, f"{_UNSAFE.sub('_', self.host)}-{self.pid}")
+        stem = os.path.join(config.directory, f"{_file_name(self.host)}-{self.pid}")
         self.path, self.dump = stem + ".json", stem + ".stacks"
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW
         self.fd = os.open(self.dump, flags, 0o600)  # appends: the collector reads from the size it saw

@@ -41,12 +41,18 @@ def _entry(real: str) -> str | None:
     where = directory()
     if where is None:
         return None
-    import zlib  # here: `import logconf` does not load its extension module
-
     # Two paths sharing a checksum share an entry; each read checks the path and the text, so they
     # only take turns in it.
-    tag = zlib.crc32(os.fsencode(real)) & 0xFFFFFFFF
-    return os.path.join(where, f"{tag:08x}-{os.path.basename(real)[:80]}.json")
+    return os.path.join(where, f"{_checksum(os.fsencode(real)):08x}-{os.path.basename(real)[:80]}.json")
+
+
+def _checksum(data: bytes) -> int:
+    """32-bit FNV-1a of ``data``: stable across processes, and no extension module to load (zlib's costs
+    each applying process about 2 ms)."""
+    value = 0x811C9DC5
+    for byte in data:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
 
 
 def lookup(file: str, text: str) -> dict[str, Any] | None:

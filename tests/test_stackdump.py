@@ -32,6 +32,8 @@ def test_the_signal_is_named_or_numbered_and_off_turns_it_off():
     ("name", "value", "problem"),
     [
         ("LOGCONF_STACKS_SIGNAL", "SIGKILL", "cannot carry stack dumps"),
+        ("LOGCONF_STACKS_SIGNAL", "SIGRTMIN*5", "is not a signal"),
+        ("LOGCONF_STACKS_SIGNAL", "SIG_IGN", "is not a signal"),
         ("LOGCONF_STACKS_SIGNAL", "SIGSEGV", "cannot carry stack dumps"),
         ("LOGCONF_STACKS_SIGNAL", "SIGNOPE", "is not a signal"),
         ("LOGCONF_STACKS_SIGNAL", "999", "is not a signal that can carry stack dumps here"),

@@ -60,6 +60,20 @@ def test_a_file_parsed_once_loads_later_without_pyyaml(tmp_path):
     assert json.loads(warm.stdout) == _yaml_parse(path)
 
 
+def test_two_configs_keep_an_entry_each_and_both_load_without_pyyaml(tmp_path):
+    """Entries are named by a checksum of the file's real path: two configs of one name in two directories, parsed
+    in turn, keep one entry each."""
+    first = _user_yaml(tmp_path)
+    second = tmp_path / "engine" / first.name
+    second.parent.mkdir()
+    shutil.copy(first, second)
+    assert load(first) == load(second) == _yaml_parse(first)
+    assert len(_entries()) == 2
+    for path in (first, second, first):
+        warm = _load_without_pyyaml(path)
+        assert warm.returncode == 0, warm.stderr
+
+
 def test_the_shipped_config_is_applied_from_the_cache(logdir):
     """The second process to apply() the shipped YAML imports neither PyYAML nor multiprocessing, and logs as the first."""
     logconf.apply()
