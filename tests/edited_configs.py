@@ -38,22 +38,33 @@ Path_ = tuple[Any, ...]  # keys and list indexes from the top of a config
 
 
 def _written(path: str) -> str:
-    """The text of a rank file and of its rotated files (a tiny rotate_bytes moves every record into one)."""
+    """The text of a rank file and of its rotated files (a tiny rotate_bytes moves every record into one).
+
+    The logging thread's worker rotates in the background: the file may be renamed, and a new one opened
+    at its path, between the listing and the reads. A read counts only when a second listing finds the
+    same parts and the same live file; otherwise (or when a part moved: compressed) it is done again.
+    """
     from logconf.logfiles import sets_in
     from logconf.openfiles import open_part
 
-    for _ in range(20):  # a rotated file is compressed in the background: list again if one moved meanwhile
+    def listing() -> tuple[list[str], int] | None:
         found = sets_in(os.path.dirname(path)).get(os.path.basename(path))
+        return None if found is None else (found.paths, found.live_inode)
+
+    for _ in range(50):
+        before = listing()
+        parts = before[0] if before is not None else [path]
         try:
-            parts = found.paths if found is not None else [path]
             texts = []
             for part in parts:
                 with open_part(part) as file:  # a .gz part decompressed, as the tools read it
                     texts.append(file.read().decode("utf-8"))
-            return "".join(texts)
         except FileNotFoundError:
             continue
+        if listing() == before:
+            return "".join(texts)
     return Path(path).read_text(encoding="utf-8")
+
 
 def paths(node: Any, prefix: Path_ = ()) -> Iterator[Path_]:
     """Every key and list item of ``node``, parents before children."""
