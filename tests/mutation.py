@@ -657,6 +657,20 @@ MUTANTS = [
       "        summary.__dict__.setdefault('held', []).append(open(path, 'rb'))  # noqa: SIM115\n"
       "        yield from iter_entries(path, order, part, tally=tally)",
       "report keeps every rank file open: EMFILE under ulimit -n"),
+    # -- the demo package's helpers (tests/test_demo_helpers.py; the jobs themselves need Ray and vLLM) --
+    m("demo-table-loggers-for-processes", "demo/__main__.py", "| {len(s.loggers)} | {s.foreign} |",
+      "| {len(s.processes)} | {s.foreign} |", "make demo's table counts processes under loggers"),
+    m("demo-skyrl-pythonpath-twice", "demo/skyrl.py", "if p and p not in (REPO, SHIM)]", "if p]",
+      "the SkyRL job's PYTHONPATH names the checkout and the shim twice"),
+    m("demo-multinode-driver-dir", "demo/multinode.py", '    env.pop("LOGCONF_DIR", None)\n', "",
+      "the two-node job pins the driver's LOGCONF_DIR on every node"),
+    m("demo-hooks-warning-always", "demo/hooks.py", 'if os.environ.get(ENGINECORE_WARNING_ENV) != "1":',
+      'if os.environ.get(ENGINECORE_WARNING_ENV) == "0":', "the EngineCore warning scheduler runs unasked"),
+    m("demo-actors-levels-outer", "demo/skyrl_actors.py", "        for via, name in loggers\n        for level in levels\n",
+      "        for level in levels\n        for via, name in loggers\n", "tagged records out of the planned order"),
+    m("demo-actors-emit-level", "demo/skyrl_actors.py",
+      'logging.getLogger(record["logger"]).log(getattr(logging, record["level"]), record["message"])',
+      'logging.getLogger(record["logger"]).info(record["message"])', "every stdlib tagged record logged at INFO"),
     # -- coverage of every module --------------------------------------------------------------
     m("errors-expected-dropped", "errors.py", "        if expected:\n            message +=",
       "        if not expected:\n            message +=", "a ConfigError's message leaves out what would be valid"),
