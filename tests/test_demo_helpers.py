@@ -5,11 +5,13 @@ count, and the opt-in extras. The jobs themselves need Ray and vLLM: the real su
 
 from __future__ import annotations
 
-import logging
+import json
 import os
+import subprocess
 import sys
 
 import pytest
+from logwriters import REPO
 
 from logconf.demo import hooks, multinode, skyrl, skyrl_actors
 from logconf.demo.__main__ import demo_table
@@ -68,21 +70,34 @@ def test_the_skyrl_jobs_tagged_records_are_one_per_logger_and_level_in_order_eac
     assert records[0]["message"] == "logconf-skyrl-job driver via logging skyrl.train.entrypoint INFO"
 
 
-def test_emit_logs_each_record_by_its_path_under_its_logger_name(caplog):
-    from loguru import logger as loguru_logger
+EMIT = """
+import json, logging
+from loguru import logger
+from logconf.demo import skyrl_actors
+seen = {"loguru": [], "logging": []}
+logger.remove()
+logger.add(lambda m: seen["loguru"].append((m.record["name"], m.record["level"].name, m.record["message"])))
+class Keep(logging.Handler):
+    def emit(self, record):
+        seen["logging"].append((record.name, record.levelname, record.getMessage()))
+logging.basicConfig(level=logging.DEBUG, handlers=[Keep()])
+records = skyrl_actors.planned_records("w", skyrl_actors.WORKER_LOGGERS, ("INFO", "WARNING"))
+skyrl_actors.emit(records)
+print(json.dumps({"records": records, "seen": seen}))
+"""
 
-    seen: list[tuple[str, str, str]] = []
-    sink = loguru_logger.add(lambda m: seen.append((m.record["name"], m.record["level"].name, m.record["message"])))
-    records = skyrl_actors.planned_records("w", skyrl_actors.WORKER_LOGGERS, ("INFO", "WARNING"))
-    try:
-        with caplog.at_level(logging.DEBUG):
-            skyrl_actors.emit(records)
-    finally:
-        loguru_logger.remove(sink)
-    stdlib = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
-    expected = [(r["logger"], r["level"], r["message"]) for r in records]
-    assert stdlib == [e for e, r in zip(expected, records, strict=True) if r["via"] == "logging"]
-    assert seen == [e for e, r in zip(expected, records, strict=True) if r["via"] == "loguru"]
+
+def test_emit_logs_each_record_by_its_path_under_its_logger_name():
+    """In a fresh interpreter (no Loguru bridge of an earlier test): stdlib records through logging, the others
+    through Loguru, each under its planned logger name and level."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", EMIT], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    records, seen = result["records"], result["seen"]
+    for via in ("logging", "loguru"):
+        assert seen[via] == [[r["logger"], r["level"], r["message"]] for r in records if r["via"] == via]
+    assert {r["via"] for r in records} == {"logging", "loguru"}
 
 
 def test_the_demos_extras_change_nothing_unless_asked(monkeypatch):
