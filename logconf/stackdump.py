@@ -132,9 +132,10 @@ def _realtime(name: str) -> int | None:
         if name.startswith(edge):
             rest = name[len(edge):]
             if not rest:
-                return int(base)
+                return base
             if rest[0] in "+-" and rest[1:].isdigit() and rest[1:].isascii():
-                return int(base) + int(rest[1:]) if rest[0] == "+" else int(base) - int(rest[1:])
+                offset = int(rest[1:])
+                return base + offset if rest[0] == "+" else base - offset
     return None
 
 
