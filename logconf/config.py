@@ -7,14 +7,13 @@ process half-configured. ``check()`` runs the same checks without creating anyth
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
-from logconf import guard, loguru_bridge, schema
+from logconf import guard, schema
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter
@@ -52,8 +51,12 @@ def lnav_format_path() -> str:
 
 def _import(dotted: str, *, file: str, key: str) -> Any:
     module_name, _, attr = dotted.rpartition(".")
-    try:
-        return getattr(importlib.import_module(module_name), attr) if module_name else importlib.import_module(dotted)
+    try:  # __import__, not importlib's: the importlib package is one more module for every applying process
+        if not module_name:
+            __import__(dotted)
+            return sys.modules[dotted]
+        __import__(module_name)
+        return getattr(sys.modules[module_name], attr)
     except (ImportError, AttributeError, ValueError) as exc:
         raise ConfigError(file, key, dotted, f"cannot import it: {exc}", "name an importable class or factory") from None
 
@@ -164,29 +167,35 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
     import logging.config  # here, not at the top: it loads logging.handlers, socket and pickle, which check() does not need
 
     file = os.path.abspath(path) if path is not None else skyrl_config_path()
-    if "loguru" in sys.modules:
+    if "loguru" in sys.modules:  # the bridge is loaded where Loguru is, or when it is imported (logconf.integrations)
+        from logconf import loguru_bridge
+
         loguru_bridge.register_levels()  # so that LOG_LEVEL=TRACE or SUCCESS passes the check
     config = load(file)
-    check(config, file, create=True)
-    saved = _snapshot()
-    owned = guard.owned_root_handlers()
-    guard.release_root()  # this config decides root's handlers now
-    try:
-        with applying(file):
-            logging.config.dictConfig(config)
-    except Exception as exc:
-        _restore(saved)
-        guard.own_root(owned)
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, ConfigError):
-            cause = cause.__cause__ or cause.__context__
-        if cause is not None:
-            raise cause from exc
-        raise ConfigError(file, "<dictConfig>", file, f"logging.config.dictConfig failed: {exc}") from exc
+    with _handlers.planning():  # the rank file handlers that dictConfig makes take the plans that check() made
+        check(config, file, create=True)
+        saved = _snapshot()
+        owned = guard.owned_root_handlers()
+        guard.release_root()  # this config decides root's handlers now
+        try:
+            with applying(file):
+                logging.config.dictConfig(config)
+        except Exception as exc:
+            _restore(saved)
+            guard.own_root(owned)
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, ConfigError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is not None:
+                raise cause from exc
+            raise ConfigError(file, "<dictConfig>", file, f"logging.config.dictConfig failed: {exc}") from exc
     guard.own_root(logging.root.handlers if "root" in config else ())
     guard.remember(config.get("loggers") or {})
-    loguru_bridge.install()
+    if "loguru" in sys.modules:
+        from logconf import loguru_bridge
+
+        loguru_bridge.install()
     from logconf import exithint, integrations  # here: `import logconf` stays light for vLLM's processes
 
-    integrations.install()
+    integrations.install()  # Loguru's bridge when Loguru is imported later
     exithint.install()  # a driver that dies of an uncaught exception points at the run's first error

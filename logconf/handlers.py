@@ -19,14 +19,17 @@ import stat
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TextIO, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
-from logconf import hold, keep, netfs, ownership, raycontext, rotation, stackdump
+from logconf import keep, netfs, ownership, raycontext, rotation, stackdump
 from logconf.errors import ConfigError, current_source
 from logconf.reports import WriteFailures, caller_error, tell
 from logconf.sources import locate
 from logconf.templating import expand_arg, has_field, has_fields, switch
+
+if TYPE_CHECKING:
+    from logconf import hold
 
 __all__ = [
     "ConsoleHandler",
@@ -244,10 +247,35 @@ def _seconds(arg: str, template: float | str) -> float:
 FilePlan = _Plan  # public name: logconf.capture resolves the stdio copy's path with it
 
 
+# While apply() runs: the plans its check made, by arguments, for the handlers its dictConfig makes
+# next (resolving a handler's templates is most of what it costs to make).
+_PLANS: dict[str, _Plan] | None = None
+
+
+@contextlib.contextmanager
+def planning() -> Iterator[None]:
+    """Let the RankFileHandlers made in this block take the plans that :func:`plan_rank_file` made in it."""
+    global _PLANS
+    _PLANS = {}
+    try:
+        yield
+    finally:
+        _PLANS = None
+
+
+def _plan_key(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+    named = dict(zip(("directory", "filename"), args, strict=False))
+    named.update(kwargs)
+    return repr(sorted(named.items()))
+
+
 def plan_rank_file(*args: Any, create: bool = False, **kwargs: Any) -> str:
     """Resolve and check a RankFileHandler's arguments without opening anything; return its path."""
     plan = _Plan(*args, **kwargs)
     plan.check(plan.path, create=create)
+    plans = _PLANS
+    if plans is not None:
+        plans[_plan_key(args, kwargs)] = plan
     return plan.path
 
 
@@ -276,7 +304,9 @@ class RankFileHandler(logging.Handler):
     def __init__(self, directory: str, filename: str, **options: Any) -> None:
         # Resolve first: a handler that fails here must not be registered with logging, whose
         # next shutdown (every later dictConfig, and interpreter exit) would close it half-built.
-        plan = _Plan(directory, filename, **options)
+        plans = _PLANS
+        planned = plans.pop(_plan_key((directory, filename), options), None) if plans is not None else None
+        plan = planned if planned is not None else _Plan(directory, filename, **options)
         if self.reachable:
             stackdump.settings()  # a bad LOGCONF_STACKS_SIGNAL or LOGCONF_STALL_S fails here, by name
         self._fd: int | None = None
@@ -291,13 +321,19 @@ class RankFileHandler(logging.Handler):
         self._regular = self._readable = False
         self._last_end = -1  # where this handler's last record ended in the file
         policy = self._plan.rotation
-        self._rotator = rotation.Rotator(policy) if policy is not None else None
+        self._rotator: rotation.Rotator | None = None
+        if policy is not None:
+            from logconf.retention import maintain  # here: a process whose files do not rotate never loads it
+
+            self._rotator = rotation.Rotator(policy, maintain)
         self._room = math.inf  # bytes this process may append before its check is due (rotation)
         self.apply_levels()
         # A Ray actor without a rank may be told it in __init__ (logconf.set_rank): hold its
         # records until then, so that they land in the right rank's file, with that rank.
         self._held: hold.Holder | None = None
         if self._plan.hold_s > 0 and raycontext.unranked_actor():
+            from logconf import hold  # here: only a Ray actor without a rank loads it
+
             self._plan.check(self.path, create=True)
             self._held = hold.Holder.join(self, _release_when_due)
         if self._held is not None:
@@ -615,6 +651,18 @@ def _same_stream(one: Any, other: Any) -> bool:
         return False
 
 
+def _holding() -> list[hold.RecordHold]:
+    """This process's holds: none where no handler ever held (the first that does loads logconf.hold)."""
+    loaded = sys.modules.get("logconf.hold")
+    return loaded.holding() if loaded is not None else []
+
+
+def _release(held: hold.RecordHold) -> None:
+    from logconf import hold  # loaded already: there is a hold
+
+    hold.release(held)
+
+
 def _release_when_due(held: hold.RecordHold) -> None:
     if held.ended:
         return
@@ -622,7 +670,7 @@ def _release_when_due(held: hold.RecordHold) -> None:
         switch_rank(releasing=[held])  # the rank (and Ray actor) as known now
     except Exception as exc:  # a rank that went bad since: write where the rank was last known
         tell(f"logconf: cannot follow the rank at the end of the hold: {exc}\n")
-        hold.release(held)
+        _release(held)
 
 
 def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[hold.RecordHold] | None = None) -> None:
@@ -637,7 +685,7 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[h
         from logconf.linebase import refresh_all  # linebase imports templating, which this module imports too
 
         refresh = refresh_all
-    holds = hold.holding() if releasing is None else list(releasing)
+    holds = _holding() if releasing is None else list(releasing)
     every = sorted(set(_LIVE).union(*(h.handlers() for h in holds)), key=id)
     with contextlib.ExitStack() as locked:
         for handler in every:
@@ -646,7 +694,7 @@ def switch_rank(refresh: Callable[[], None] | None = None, releasing: Iterable[h
         for handler in every:
             handler.retarget()
         for held in holds:
-            hold.release(held)
+            _release(held)
     if releasing is None:  # the stdio tee's copy follows too, after the locks: it waits on its tee's reply
         for writer in list(_FOLLOWERS):
             writer.retarget(release=True)
@@ -669,14 +717,14 @@ def retarget_all() -> None:
 
 @atexit.register  # registered after logging's own, so it runs before logging.shutdown()
 def _release_held_at_exit() -> None:
-    holds = hold.holding()
+    holds = _holding()
     if not holds:
         return
     try:
         switch_rank()  # the rank as known at exit
     except Exception:
         for held in holds:
-            hold.release(held)  # a rank that went bad since: write where the rank was last known
+            _release(held)  # a rank that went bad since: write where the rank was last known
 
 
 def _after_fork_in_child() -> None:

@@ -4,7 +4,7 @@
 rotation thread of a process (never the thread that logs):
 
 - *Who still writes a rotated file*: every writer holds a shared ``flock`` on the file it has
-  open, from open to close (:func:`share`, called by RankFileHandler). A rotated file is
+  open, from open to close (:func:`logconf.rotation.share`, called by RankFileHandler). A rotated file is
   compressed or removed only under an exclusive ``flock`` taken without waiting, so only once no
   process has it open: none can append to it afterwards (writers open the live path only).
   Where the filesystem has no ``flock`` (some network filesystems), a rotated file is taken as
@@ -30,32 +30,18 @@ import logging
 import os
 import stat
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from logconf.reports import tell
+from logconf.rotation import Policy, share
 
-if TYPE_CHECKING:
-    from logconf.rotation import Policy
-
-__all__ = ["LEVEL", "UNLOCKED_QUIET_S", "compress", "maintain", "settled", "share"]
+__all__ = ["LEVEL", "UNLOCKED_QUIET_S", "compress", "maintain", "settled"]
 
 LEVEL = 1  # gzip level of rotated files: logs compress nearly as well as at 6, several times faster (make bench)
 UNLOCKED_QUIET_S = 60.0  # without flock: a rotated file this long unchanged is taken as settled
 _CHUNK = 1 << 20
 _BUDGET_LOCK = ".logconf-retention.lock"
 _HELD, _DONE = "held", "done"
-
-
-def share(fd: int) -> bool:
-    """Take the shared lock a writer holds on its file; False if a compressor holds that file (reopen the path)."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    except OSError:
-        pass  # no flock here: rotated files settle by time instead (UNLOCKED_QUIET_S)
-    return True
-
 
 
 def _exclusive(fd: int, path: str) -> bool:

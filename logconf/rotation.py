@@ -16,6 +16,9 @@ they must agree on one rotation:
   per process (:func:`worker`) runs the handler's check for it (``recheck``).
 - That thread also runs :func:`logconf.retention.maintain` after each rotation: compression of
   the rotated files no process has open any more, and retention (``keep``, ``dir_max_bytes``).
+  Every writer holds a shared ``flock`` on the file it has open (:func:`share`), so that a
+  rotated file is compressed only once no process has it open. The handler hands that upkeep to
+  its :class:`Rotator`: a process whose files do not rotate never loads :mod:`logconf.retention`.
 
 A rotation that fails (the lock file cannot be made) is reported once; the file keeps growing
 until one succeeds. Nothing here ever raises into the thread that logs.
@@ -31,11 +34,11 @@ import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from logconf.errors import ConfigError, current_source
 from logconf.reports import tell
-from logconf.retention import maintain, share
 from logconf.sources import locate
 from logconf.templating import expand_arg, switch
 
@@ -43,6 +46,18 @@ __all__ = ["Policy", "Rotator", "parse_size", "policy", "share", "watch", "worke
 
 _SIZE = r"(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?"  # compiled at the first size with a unit: not by every process
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+Upkeep = Callable[[str, str, "Policy"], bool]  # (directory, live name, policy) -> whether every rotated file is settled
+
+
+def share(fd: int) -> bool:
+    """Take the shared lock a writer holds on its file; False if a compressor holds that file (reopen the path)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        pass  # no flock here: rotated files settle by time instead (logconf.retention.UNLOCKED_QUIET_S)
+    return True
 
 
 # -- settings ----------------------------------------------------------------------------------
@@ -137,8 +152,9 @@ def policy(
 class Rotator:
     """One handler's rotation: renames its file once it is over ``max_bytes``, under the rank file's lock."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, upkeep: Upkeep) -> None:
         self.policy = policy
+        self.upkeep = upkeep  # logconf.retention.maintain, run by the rotation thread after each rotation
         self.max_bytes = policy.max_bytes
         self.file_mode = policy.file_mode
         self.failing = False
@@ -178,7 +194,7 @@ class Rotator:
         if self.failing:
             self.failing = False
             tell(f"logconf: rotating {path} again\n")
-        worker().submit(directory, name, self.policy)
+        worker().submit(directory, name, self.policy, self.upkeep)
         return True
 
 
@@ -230,7 +246,7 @@ class _Worker:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.wake = threading.Condition(threading.Lock())
-        self.jobs: dict[tuple[str, str], tuple[Policy, float]] = {}  # (directory, live name) -> policy, due time
+        self.jobs: dict[tuple[str, str], tuple[Policy, Upkeep, float]] = {}  # (directory, live name) -> policy, upkeep, due time
         self.interval = 1.0
         self.busy = False
         threading.Thread(target=self._run, name="logconf-rotation", daemon=True).start()
@@ -239,9 +255,9 @@ class _Worker:
         with self.wake:
             self.interval = max(0.05, min(self.interval, check_s))
 
-    def submit(self, directory: str, name: str, policy: Policy) -> None:
+    def submit(self, directory: str, name: str, policy: Policy, upkeep: Upkeep) -> None:
         with self.wake:
-            self.jobs[(directory, name)] = (policy, 0.0)
+            self.jobs[(directory, name)] = (policy, upkeep, 0.0)
             self.wake.notify()
 
     def idle(self) -> bool:
@@ -255,25 +271,25 @@ class _Worker:
         while True:
             with self.wake:
                 now = time.monotonic()
-                due = [key for key, (_, at) in self.jobs.items() if at <= now]
+                due = [key for key, (_, _, at) in self.jobs.items() if at <= now]
                 if not due:
                     self.wake.wait(self.interval)
-                    due = [key for key, (_, at) in self.jobs.items() if at <= time.monotonic()]
-                work = [(key, self.jobs.pop(key)[0]) for key in due]
+                    due = [key for key, (_, _, at) in self.jobs.items() if at <= time.monotonic()]
+                work = [(key, *self.jobs.pop(key)[:2]) for key in due]
                 self.busy = bool(work)
                 interval = self.interval
             for handler in list(_WATCHED):
                 with contextlib.suppress(Exception):  # a write failure is the handler's to report, at its next record
                     handler.recheck()
-            for (directory, name), policy in work:
+            for (directory, name), policy, upkeep in work:
                 try:
-                    settled_all = maintain(directory, name, policy)
+                    settled_all = upkeep(directory, name, policy)
                 except Exception as exc:  # never let the thread die: the next rotation tries again
                     tell(f"logconf: rotation upkeep of {os.path.join(directory, name)} failed: {exc!r}\n")
                     settled_all = True
                 if not settled_all:  # a rotated file still open in a writer: look again after its check
                     with self.wake:
-                        self.jobs.setdefault((directory, name), (policy, time.monotonic() + interval))
+                        self.jobs.setdefault((directory, name), (policy, upkeep, time.monotonic() + interval))
             with self.wake:
                 self.busy = False
 

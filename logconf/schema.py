@@ -12,7 +12,7 @@ its ``**options`` on (:data:`PASSES_ON`).
 from __future__ import annotations
 
 import contextlib
-import importlib
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -210,7 +210,8 @@ def _arguments(factory: Callable[..., Any]) -> tuple[list[str], list[str]] | Non
     if onward is None:
         return None
     module, _, name = onward.rpartition(".")
-    passed = arguments(getattr(importlib.import_module(module), name))
+    __import__(module)  # not importlib's import_module: the importlib package is one more module to load
+    passed = arguments(getattr(sys.modules[module], name))
     if passed is None:
         return None
     return valid + [n for n in passed[0] if n not in valid], required + [n for n in passed[1] if n not in valid]

@@ -252,6 +252,32 @@ def test_a_config_that_fails_inside_dictconfig_leaves_the_previous_one_working(l
         assert (created.handlers, created.level, created.propagate) == ([], logging.NOTSET, True)
 
 
+def test_each_rank_file_handler_writes_its_own_file_with_its_own_settings(tmp_path):
+    """apply() resolves each handler once (check's plan is reused): handlers that differ in one argument stay apart."""
+    def handler(filename: str, mode: str) -> dict[str, str]:
+        directory = str(tmp_path / "logs")
+        return {"()": "logconf.handlers.RankFileHandler", "directory": directory, "filename": filename, "file_mode": mode}
+
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"line": {"()": "logconf.formatters.make_formatter"}},
+        "handlers": {"a": handler("a.log", "0640"), "b": handler("b.log", "0600"), "c": handler("a.log", "0600")},
+        "loggers": {name: {"handlers": [h], "level": "INFO"} for name, h in (("one", "a"), ("two", "b"), ("three", "c"))},
+    }
+    for entry in config["handlers"].values():
+        entry["formatter"] = "line"
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(config))
+    logconf.apply(path)
+    for name in ("one", "two", "three"):
+        logging.getLogger(name).info("to %s", name)
+    assert messages(tmp_path / "logs" / "a.log") == ["to one", "to three"]
+    assert messages(tmp_path / "logs" / "b.log") == ["to two"]
+    assert stat.S_IMODE((tmp_path / "logs" / "b.log").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "logs" / "a.log").stat().st_mode) == 0o640  # created by handler a, the first
+
+
 def test_set_rank_moves_handlers_and_formatters(logdir):
     logconf.apply()
     load_like_vllm()

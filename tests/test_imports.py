@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -130,3 +131,29 @@ def test_import_logconf_loads_no_submodule_and_no_logging():
     new, homes = done.stdout.splitlines()
     assert new == "['logconf']"
     assert homes == "logconf.config logconf.errors logconf.ranks"
+
+
+def _loaded_by_apply(tmp_path: Path, setup: str = "", **env: str) -> set[str]:
+    """The modules that ``import logconf; logconf.apply()`` loads in a fresh process (after ``setup``)."""
+    code = f"import sys\n{setup}\nbefore = set(sys.modules)\nimport logconf\nlogconf.apply()\nprint(sorted(set(sys.modules) - before))\n"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "RAY_"))}
+    environ.update(LOGCONF_DIR=str(tmp_path / "logs"), XDG_CACHE_HOME=str(tmp_path / "cache"), **env)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ)
+    return set(ast.literal_eval(done.stdout))
+
+
+# Loaded only where they act: retention by a process whose files rotate, hold by a Ray actor without a
+# rank, the Loguru bridge where Loguru is imported; integrations finds modules without importlib.util.
+ON_DEMAND = {"logconf.retention", "logconf.hold", "logconf.loguru_bridge", "importlib.util"}
+
+
+def test_apply_loads_only_what_this_process_uses(tmp_path):
+    """Every module a process loads is start-up time it pays (unmarshalled code); these wait until they act."""
+    loaded = _loaded_by_apply(tmp_path)
+    assert "logconf.handlers" in loaded and "logconf.rotation" in loaded  # the reader works
+    assert loaded & ON_DEMAND == set()
+
+
+def test_the_modules_loaded_on_demand_load_when_they_act(tmp_path):
+    assert "logconf.retention" in _loaded_by_apply(tmp_path, LOGCONF_ROTATE_BYTES="1MB")
+    assert "logconf.loguru_bridge" in _loaded_by_apply(tmp_path, "import loguru")

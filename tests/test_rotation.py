@@ -81,7 +81,7 @@ def test_a_writer_that_saw_the_size_too_late_leaves_the_fresh_file_another_made_
     live = tmp_path / "vllm_rank_0.log"
     live.write_bytes(b"x" * 100)
     info = live.stat()
-    rotator = rotation.Rotator(rotation.Policy(max_bytes=1000, compress=False))
+    rotator = rotation.Rotator(rotation.Policy(max_bytes=1000, compress=False), retention.maintain)
     assert rotator.rotate(str(live), (info.st_dev, info.st_ino)) is False
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["vllm_rank_0.log"]
     assert live.read_bytes() == b"x" * 100

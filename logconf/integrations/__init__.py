@@ -13,7 +13,6 @@ logging integration must never break the program's imports.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -58,7 +57,6 @@ HOOKS: dict[str, Hook] = {
 
 _LOCK = threading.RLock()
 _done: set[str] = set()  # modules whose hook has run in this process
-_finding: set[str] = set()
 
 
 def _run(name: str, module: ModuleType) -> None:
@@ -76,25 +74,29 @@ class _Finder:
     """Finds nothing itself: it wraps the loader that the other finders return for a hooked module."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
-        if fullname not in HOOKS or fullname in _finding or fullname in _done:
+        if fullname not in HOOKS or fullname in _done:
             return None
-        _finding.add(fullname)
-        try:
-            spec = importlib.util.find_spec(fullname)
-        except (ImportError, ValueError):
+        meta_path = sys.meta_path
+        after = meta_path[meta_path.index(self) + 1 :] if self in meta_path else []
+        for finder in after:  # where the import would have found it, had this hook not been asked
+            find = getattr(finder, "find_spec", None)
+            try:
+                spec = find(fullname, path, target) if find is not None else None
+            except (ImportError, ValueError):
+                return None
+            if spec is not None:
+                break
+        else:
             return None
-        finally:
-            _finding.discard(fullname)
-        loader = getattr(spec, "loader", None)
-        exec_module = getattr(loader, "exec_module", None)
-        if spec is None or exec_module is None:
+        exec_module = getattr(spec.loader, "exec_module", None)
+        if exec_module is None:
             return None
 
         def exec_then_hook(module: ModuleType) -> None:
             exec_module(module)
             _run(fullname, module)
 
-        loader.exec_module = exec_then_hook  # type: ignore[union-attr]  # this module's own loader object
+        spec.loader.exec_module = exec_then_hook  # this module's own loader object
         return spec
 
 
