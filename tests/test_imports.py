@@ -135,7 +135,10 @@ def test_import_logconf_loads_no_submodule_and_no_logging():
 
 def _loaded_by_apply(tmp_path: Path, setup: str = "", **env: str) -> set[str]:
     """The modules that ``import logconf; logconf.apply()`` loads in a fresh process (after ``setup``)."""
-    code = f"import sys\n{setup}\nbefore = set(sys.modules)\nimport logconf\nlogconf.apply()\nprint(sorted(set(sys.modules) - before))\n"
+    code = (
+        f"import sys\n{setup}\nbefore = set(sys.modules)\n"
+        "import logconf\nlogconf.apply()\nprint(sorted(set(sys.modules) - before))\n"
+    )
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("LOGCONF_", "RAY_"))}
     environ.update(LOGCONF_DIR=str(tmp_path / "logs"), XDG_CACHE_HOME=str(tmp_path / "cache"), **env)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ)
@@ -150,7 +153,7 @@ ON_DEMAND = {"logconf.retention", "logconf.hold", "logconf.loguru_bridge", "impo
 def test_apply_loads_only_what_this_process_uses(tmp_path):
     """Every module a process loads is start-up time it pays (unmarshalled code); these wait until they act."""
     loaded = _loaded_by_apply(tmp_path)
-    assert "logconf.handlers" in loaded and "logconf.rotation" in loaded  # the reader works
+    assert "logconf.handlers" in loaded and "logconf.rotation" in loaded  # it sees what apply() loads
     assert loaded & ON_DEMAND == set()
 
 
