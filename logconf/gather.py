@@ -404,10 +404,14 @@ def _connect(address: str | None) -> Any:
 
 
 def _alive_nodes(ray: Any) -> list[NodeInfo]:
+    """The alive nodes, the head first, then by host name, IP and id (``ray.nodes()`` lists them in no fixed order)."""
+    def order(node: dict[str, Any]) -> tuple[bool, str, str, str]:
+        head = "node:__internal_head__" in (node.get("Resources") or {})
+        return (not head, node.get("NodeManagerHostname") or "", node["NodeManagerAddress"], node["NodeID"])
+
+    alive = sorted((n for n in ray.nodes() if n.get("Alive")), key=order)
     return [
-        NodeInfo(n["NodeID"], n.get("NodeManagerHostname") or n["NodeManagerAddress"], n["NodeManagerAddress"])
-        for n in ray.nodes()
-        if n.get("Alive")
+        NodeInfo(n["NodeID"], n.get("NodeManagerHostname") or n["NodeManagerAddress"], n["NodeManagerAddress"]) for n in alive
     ]
 
 

@@ -23,6 +23,7 @@ from logconf.gather import (
     QUIET_S,
     FileCopy,
     NodeInfo,
+    _alive_nodes,
     copy_file,
     list_rank_files,
     node_listing,
@@ -360,3 +361,25 @@ def test_gather_without_ray_says_so_in_one_line():
         "run it beside the job's Ray\n"
     )
     assert not os.path.exists(REPO / "never-made")
+
+
+class _NodeTable:
+    """What ``ray.nodes()`` returns (the keys read here, as Ray 2.x names them), in the order given."""
+
+    def __init__(self, *rows: tuple[str, str, str, bool, bool]) -> None:
+        self.rows = [
+            {"NodeID": i, "NodeManagerHostname": h, "NodeManagerAddress": ip, "Alive": alive,
+             "Resources": {"CPU": 1.0, **({"node:__internal_head__": 1.0} if head else {})}}
+            for i, h, ip, head, alive in rows
+        ]
+
+    def nodes(self) -> list[dict[str, object]]:
+        return self.rows
+
+
+def test_nodes_come_head_first_then_by_name_whatever_order_ray_lists_them():
+    """gather and stacks walk the nodes in this order (stacks names the driver after the first node of its machine)."""
+    rows = [("c" * 8, "box", "10.0.0.2", False, True), ("b" * 8, "box", "10.0.0.1", True, True),
+            ("a" * 8, "box", "10.0.0.1", False, True), ("d" * 8, "abc", "10.0.0.3", False, False)]
+    for order in (rows, rows[::-1], rows[1:] + rows[:1]):
+        assert [n.node_id for n in _alive_nodes(_NodeTable(*order))] == ["b" * 8, "a" * 8, "c" * 8]
