@@ -177,7 +177,8 @@ MUTANTS = [
       "return not (isinstance(value, str) and _is_path(value))", "return True",
       "a JSON pwd holding a path masked"),
     # -- config.py -------------------------------------------------------------------------------
-    m("config-no-rollback", "config.py", "        _restore(saved)\n", "",
+    m("config-no-rollback", "config.py",
+      "            _restore(saved)\n            guard.own_root(owned)\n", "            guard.own_root(owned)\n",
       "apply() rollback: a config failing inside dictConfig leaves the process half-configured"),
     m("config-rollback-new-loggers-kept", "config.py",
       "            lg.handlers, lg.propagate, lg.disabled, lg.filters = [], True, False, []\n", "            pass\n",
