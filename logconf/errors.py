@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import os
+import threading
 from collections.abc import Iterator
 
 __all__ = ["ConfigError", "applying", "current_source"]
 
-_SOURCE: contextvars.ContextVar[str | None] = contextvars.ContextVar("logconf_source", default=None)
+
+class PerThread(threading.local):
+    """A value of each thread, set and put back as a ContextVar's is.
+
+    Not a ContextVar: contextvars is one more C extension for every applying process to load, and
+    a config is applied in one thread from start to end.
+    """
+
+    value: str | None = None
+
+    def set(self, value: str | None) -> str | None:
+        """Set the value; return the token that :meth:`reset` takes to put the previous one back."""
+        previous, self.value = self.value, value
+        return previous
+
+    def reset(self, token: str | None) -> None:
+        self.value = token
+
+    def get(self) -> str | None:
+        return self.value
+
+
+_SOURCE = PerThread()
 
 
 class ConfigError(ValueError):

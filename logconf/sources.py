@@ -8,19 +8,18 @@ formatters, templating) name the config key of a bad argument through :func:`loc
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import functools
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from logconf import yamlcache
-from logconf.errors import ConfigError, current_source
+from logconf.errors import ConfigError, PerThread, current_source
 
 __all__ = ["building", "find_key", "load", "locate"]
 
 _SECTIONS = ("formatters", "filters", "handlers")
-_ENTRY: contextvars.ContextVar[str | None] = contextvars.ContextVar("logconf_entry", default=None)
+_ENTRY = PerThread()
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -307,8 +307,13 @@ class Registration:
         temporary = f"{self.path}.{self.pid}.tmp"
         try:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW
-            with os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8") as file:
-                json.dump(fields, file)
+            data = json.dumps(fields).encode()
+            fd = os.open(temporary, flags, 0o600)
+            try:
+                while data:  # os.write, not a file object: a text file costs more than the record
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
             os.replace(temporary, self.path)  # the collector never reads half a record
             self.fields = fields
         except OSError as exc:

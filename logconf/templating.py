@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Mapping
 
 from logconf.errors import ConfigError, current_source
 from logconf.sources import locate
 
-__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "fields", "has_field", "has_fields", "log_format", "switch"]
+__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "field", "fields", "has_field", "has_fields", "log_format", "switch"]
 
 FIELDS = ("pid", "hostname", "process_name", "ext", "user")
 FORMATS = {"text": "log", "json": "jsonl"}
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NAME_CHARS = _NAME_START | frozenset("0123456789")
 
 
 class _Var:
@@ -68,10 +68,12 @@ def _parse(text: str, pos: int, nested: bool) -> tuple[tuple[_Node, ...], int]:
             literal.append("$")
             pos += 2
         elif text.startswith("${", pos):
-            match = _NAME.match(text, pos + 2)
-            if match is None:
+            end = pos + 2
+            if end >= len(text) or text[end] not in _NAME_START:
                 raise _ParseError(f"'${{' at column {pos + 1} is not followed by a variable name")
-            name, pos = match.group(), match.end()
+            while end < len(text) and text[end] in _NAME_CHARS:
+                end += 1
+            name, pos = text[pos + 2 : end], end
             default: tuple[_Node, ...] | None = None
             if text.startswith(":-", pos):
                 default, pos = _parse(text, pos + 2, nested=True)
@@ -158,19 +160,33 @@ def switch(value: object, *, factory: str, arg: str) -> bool:
 
 def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
     """Return this process's values for the ``{field}`` placeholders."""
-    # No import of multiprocessing (a few ms, on every apply()): a process that has not imported
-    # multiprocessing is no child of it, and is "MainProcess", as LogRecord has it.
-    from logconf.netfs import host_name
-    from logconf.ownership import user_name
+    return {name: field(name, environ, file=file) for name in FIELDS}
 
-    mp = sys.modules.get("multiprocessing")
-    return {
-        "pid": str(os.getpid()),
-        "hostname": host_name(environ, file=file),
-        "process_name": mp.current_process().name if mp is not None else "MainProcess",
-        "ext": FORMATS[log_format(environ, file=file)],
-        "user": user_name(),
-    }
+
+def field(name: str, environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> str:
+    """Return this process's value for the ``{name}`` placeholder, one of :data:`FIELDS`.
+
+    Each is found only where a template uses it: the user's name reads the password database,
+    the host's may be checked, and most processes that apply a config need neither.
+    """
+    if name == "pid":
+        return str(os.getpid())
+    if name == "hostname":
+        from logconf.netfs import host_name
+
+        return host_name(environ, file=file)
+    if name == "process_name":
+        # No import of multiprocessing (a few ms, on every apply()): a process that has not imported
+        # multiprocessing is no child of it, and is "MainProcess", as LogRecord has it.
+        mp = sys.modules.get("multiprocessing")
+        return mp.current_process().name if mp is not None else "MainProcess"
+    if name == "ext":
+        return FORMATS[log_format(environ, file=file)]
+    if name == "user":
+        from logconf.ownership import user_name
+
+        return user_name()
+    raise KeyError(name)
 
 
 def has_fields(template: str) -> bool:
@@ -221,18 +237,17 @@ def expand(
             file, key, template, f"malformed template: {exc}", "write ${NAME} or ${NAME:-default}; $$, {{ and }} for literals"
         ) from None
     env = os.environ if environ is None else environ
-    field_values: dict[str, str] | None = None
+    field_values: dict[str, str] = {}
 
     def render(parts: tuple[_Node, ...]) -> str:
-        nonlocal field_values
         out: list[str] = []
         for node in parts:
             if isinstance(node, str):
                 out.append(node)
                 continue
             if isinstance(node, _Field):
-                if field_values is None:
-                    field_values = fields(env, file=file)
+                if node.name not in field_values:
+                    field_values[node.name] = field(node.name, env, file=file)
                 name, value = "{" + node.name + "}", field_values[node.name]
             else:
                 name, raw = "${" + node.name + "}", env.get(node.name)

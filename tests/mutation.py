@@ -364,7 +364,7 @@ MUTANTS = [
       '    directory: str = "${LOGCONF_DIR:-/tmp/logconf}",', "the stdio copy goes to the old shared default directory"),
     m("capture-check-without-defaults", "capture.py", "    given = {**(install.__kwdefaults__ or {}), **arguments}",
       "    given = dict(arguments)", "a config without one of install's keys fails logconf check with a KeyError"),
-    m("templating-user-field-fixed", "templating.py", '        "user": user_name(),', '        "user": "logconf",',
+    m("templating-user-field-fixed", "templating.py", '        return user_name()', '        return "logconf"',
       "every user shares one default directory again"),
     m("templating-non-string-has-field", "templating.py",
       "    if not isinstance(template, str):\n        return False  # not a template",
