@@ -7,9 +7,11 @@ process half-configured. ``check()`` runs the same checks without creating anyth
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -195,7 +197,25 @@ def apply(path: str | os.PathLike[str] | None = None) -> None:
         from logconf import loguru_bridge
 
         loguru_bridge.install()
-    from logconf import exithint, integrations  # here: `import logconf` stays light for vLLM's processes
+    from logconf import integrations  # here: `import logconf` stays light for vLLM's processes
 
     integrations.install()  # Loguru's bridge when Loguru is imported later
-    exithint.install()  # a driver that dies of an uncaught exception points at the run's first error
+    _hint_at_exit()  # a driver that dies of an uncaught exception points at the run's first error
+
+
+_hinting_in: int | None = None
+
+
+def _hint_at_exit() -> None:
+    """Register the exit handler of :mod:`logconf.exithint` once per process; the module loads only where it acts."""
+    global _hinting_in
+    if _hinting_in != os.getpid():
+        _hinting_in = os.getpid()
+        atexit.register(_exit_hint, _hinting_in, time.time())
+
+
+def _exit_hint(pid: int, applied_at: float) -> None:
+    if pid == os.getpid() and getattr(sys, "last_value", None) is not None:  # an uncaught exception, maybe
+        from logconf import exithint
+
+        exithint.at_exit(applied_at)

@@ -1,11 +1,12 @@
 """When the job's driver ends with an uncaught exception, point at the run's first error, on stderr.
 
 SkyRL's driver, for one, only learns that an engine "failed to start"; the cause is another
-process's traceback in a rank file. :func:`install` (called by ``apply()`` in a process that is
-neither a Ray worker nor a multiprocessing child) registers an exit handler. Python sets
-``sys.last_value`` once it has printed an uncaught exception's traceback, whoever owns
-``sys.excepthook`` (Rich, Ray or a framework may replace it), and runs the exit handlers after
-that: the handler then reads this process's log directories on this machine for the run's
+process's traceback in a rank file. ``apply()`` registers an exit handler, once per process
+(:func:`logconf.config.apply`; this module is loaded only by a process that ends with an uncaught
+exception). Python sets ``sys.last_value`` once it has printed an uncaught exception's traceback,
+whoever owns ``sys.excepthook`` (Rich, Ray or a framework may replace it), and runs the exit
+handlers after that: :func:`at_exit`, in a process that is neither a Ray worker nor a
+multiprocessing child, then reads this process's log directories on this machine for the run's
 first error (:func:`logconf.failures.scan`, records since this process started) and prints
 where it is, who logged it, its message and its traceback's last lines, and the commands that
 show the rest. A driver that ends normally, by ``sys.exit`` or by Ctrl-C prints nothing more.
@@ -13,7 +14,6 @@ show the rest. A driver that ends normally, by ``sys.exit`` or by Ctrl-C prints 
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import time
@@ -21,17 +21,14 @@ import time
 from logconf import raycontext
 from logconf.reports import tell
 
-__all__ = ["BUDGET_S", "hint", "install"]
+__all__ = ["BUDGET_S", "at_exit", "hint"]
 
 BUDGET_S = 10.0  # the most the handler reads at exit; past it, it says where to look instead
 TAIL = 6  # traceback lines shown
 
-_installed_in: int | None = None
-_started = 0.0
 
-
-def _started_at() -> float:
-    """This process's start, as a Unix time (``/proc``, to 10 ms), or now if it cannot be read."""
+def _started_at(fallback: float) -> float:
+    """This process's start, as a Unix time (``/proc``, to 10 ms), or ``fallback`` if it cannot be read."""
     try:
         with open("/proc/self/stat", "rb") as file:
             ticks = int(file.read().rsplit(b")", 1)[1].split()[19])
@@ -39,21 +36,12 @@ def _started_at() -> float:
             uptime = float(file.read().split()[0])
         return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
-        return time.time()
+        return fallback
 
 
 def _child() -> bool:
     mp = sys.modules.get("multiprocessing")
     return bool(mp and mp.parent_process() is not None)
-
-
-def install() -> None:
-    """Point at the run's first error if this driver ends with an uncaught exception; once per process."""
-    global _installed_in, _started
-    if _installed_in == os.getpid() or raycontext.is_ray_worker() or _child():
-        return
-    _installed_in, _started = os.getpid(), _started_at()
-    atexit.register(_at_exit)
 
 
 def _uncaught() -> BaseException | None:
@@ -71,14 +59,15 @@ def _uncaught() -> BaseException | None:
     return error if (module == "__main__" and frame.f_code.co_name == "<module>") or module == "runpy" else None
 
 
-def _at_exit() -> None:
+def at_exit(applied_at: float) -> None:
+    """Print where the run's first error is, if ``__main__`` ended with an uncaught exception (an exit handler)."""
     error = _uncaught()
-    if error is None or isinstance(error, KeyboardInterrupt) or _installed_in != os.getpid() or _child():
+    if error is None or isinstance(error, KeyboardInterrupt) or raycontext.is_ray_worker() or _child():
         return
     if hasattr(sys, "ps1") or sys.flags.interactive:  # an interactive session keeps its last error around
         return
     try:
-        text = hint(_log_dirs(), _started)
+        text = hint(_log_dirs(), _started_at(applied_at))
     except Exception as exc:  # the program has failed already; this must not add a traceback of its own
         text = f"logconf: could not look for the run's first error: {exc}\n"
     if text:

@@ -146,9 +146,13 @@ def _loaded_by_apply(tmp_path: Path, setup: str = "", **env: str) -> set[str]:
 
 
 # Loaded only where they act: retention by a process whose files rotate, hold by a Ray actor without a
-# rank, the Loguru bridge where Loguru is imported, the password database where a file name holds {user};
-# integrations finds modules without importlib.util, and the config's file and key are kept without contextvars.
-ON_DEMAND = {"logconf.retention", "logconf.hold", "logconf.loguru_bridge", "pwd", "importlib.util", "contextvars"}
+# rank, the Loguru bridge where Loguru is imported, the password database where a file name holds {user},
+# the exit hint by a driver that dies of an uncaught exception (tests/test_exithint.py); integrations finds
+# modules without importlib.util, and the config's file and key are kept without contextvars.
+ON_DEMAND = {
+    *("logconf.retention", "logconf.hold", "logconf.loguru_bridge", "logconf.exithint"),
+    *("pwd", "importlib.util", "contextvars"),
+}
 
 
 def test_apply_loads_only_what_this_process_uses(tmp_path):
