@@ -19,10 +19,18 @@ from logconf import guard, schema
 from logconf import handlers as _handlers
 from logconf.errors import ConfigError, applying
 from logconf.formatters import make_formatter
-from logconf.ranks import set_rank
 from logconf.sources import building, load
 
-__all__ = ["apply", "check", "lnav_format_path", "load", "set_rank", "skyrl_config_path", "vllm_config_path"]
+__all__ = ["apply", "check", "lnav_format_path", "load", "skyrl_config_path", "vllm_config_path"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "set_rank":  # this module's name for it too; logconf.ranks loads where a rank is set
+        from logconf.ranks import set_rank
+
+        return set_rank
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _PACKAGE = os.path.dirname(os.path.realpath(__file__))
 _SECTIONS = ("formatters", "handlers", "filters")  # handlers first: their files matter whether stdio is captured or not

@@ -147,10 +147,11 @@ def _loaded_by_apply(tmp_path: Path, setup: str = "", **env: str) -> set[str]:
 
 # Loaded only where they act: retention by a process whose files rotate, hold by a Ray actor without a
 # rank, the Loguru bridge where Loguru is imported, the password database where a file name holds {user},
-# the exit hint by a driver that dies of an uncaught exception (tests/test_exithint.py); integrations finds
+# the exit hint by a driver that dies of an uncaught exception (tests/test_exithint.py), set_rank's module
+# where a rank is set; integrations finds
 # modules without importlib.util, and the config's file and key are kept without contextvars.
 ON_DEMAND = {
-    *("logconf.retention", "logconf.hold", "logconf.loguru_bridge", "logconf.exithint"),
+    *("logconf.retention", "logconf.hold", "logconf.loguru_bridge", "logconf.exithint", "logconf.ranks"),
     *("pwd", "importlib.util", "contextvars"),
 }
 
