@@ -11,6 +11,7 @@ import re
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -254,6 +255,7 @@ def test_a_config_that_fails_inside_dictconfig_leaves_the_previous_one_working(l
 
 def test_each_rank_file_handler_writes_its_own_file_with_its_own_settings(tmp_path):
     """apply() resolves each handler once (check's plan is reused): handlers that differ in one argument stay apart."""
+
     def handler(filename: str, mode: str) -> dict[str, str]:
         directory = str(tmp_path / "logs")
         return {"()": "logconf.handlers.RankFileHandler", "directory": directory, "filename": filename, "file_mode": mode}
@@ -291,3 +293,35 @@ def test_set_rank_moves_handlers_and_formatters(logdir):
     assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_0.log")] == [("0", "as rank 0")]
     assert [(r["rank"], r["message"]) for r in read_records(logdir / "vllm_rank_3.log")] == [("3", "as rank 3")]
     assert [(r["rank"], r["message"]) for r in read_records(logdir / "skyrl_rank_3.log")] == [("3", "trainer as rank 3")]
+
+
+def test_the_file_named_in_errors_is_the_one_its_own_thread_applies(monkeypatch):
+    """A config applied in one thread is not named by another thread's errors (vLLM configuring itself meanwhile)."""
+    from logconf.errors import applying, current_source
+
+    monkeypatch.delenv("VLLM_LOGGING_CONFIG_PATH", raising=False)
+    inside, done = threading.Event(), threading.Event()
+
+    def apply_elsewhere() -> None:
+        with applying("/configs/a.yaml"):
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=apply_elsewhere)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        seen_here = current_source()
+        with applying("/configs/b.yaml"):
+            with applying("/configs/c.json"):
+                innermost = current_source()
+            after_inner = current_source()
+    finally:
+        done.set()
+        thread.join()
+    assert (seen_here, innermost, after_inner, current_source()) == (
+        "<dictConfig>",
+        "/configs/c.json",
+        "/configs/b.yaml",
+        "<dictConfig>",
+    )

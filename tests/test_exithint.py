@@ -48,7 +48,13 @@ if how == "exit":
     sys.exit(3)
 if how == "ctrl-c":
     raise KeyboardInterrupt
-if how not in ("normal", "tool-caught"):
+if how == "fork-child":  # a child of os.fork (not of multiprocessing) applies logconf and dies; the driver ends normally
+    if os.fork() == 0:
+        logconf.apply()
+        logging.getLogger("skyrl.train.worker").error("the forked child's error")
+        raise RuntimeError("a forked child fails")
+    os.wait()
+if how not in ("normal", "tool-caught", "fork-child"):
     raise RuntimeError("Engine core initialization failed. See root cause above. Failed core proc(s): {}")
 """
 
@@ -96,6 +102,14 @@ def test_a_driver_that_ends_normally_by_exit_or_by_ctrl_c_prints_nothing_more(tm
         done.returncode == {"normal": 0, "exit": 3, "ctrl-c": -2, "tool-caught": 0}[how]
     )  # Python ends on an uncaught Ctrl-C by SIGINT
     assert "logconf" not in done.stderr
+
+
+def test_a_forked_child_that_applies_logconf_and_dies_points_once(tmp_path):
+    """The driver's exit handler, inherited by the fork, stays the driver's: the child's own points, once."""
+    done = _drive(tmp_path, "fork-child")
+    assert done.returncode == 0
+    assert "RuntimeError: a forked child fails" in done.stderr
+    assert done.stderr.count("logconf: the first error of this run on this host") == 1
 
 
 def test_a_driver_run_as_a_module_points_too(tmp_path):
