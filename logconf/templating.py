@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from logconf.errors import ConfigError, current_source
 from logconf.sources import locate
 
-__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "field", "fields", "has_field", "has_fields", "log_format", "switch"]
+__all__ = ["FIELDS", "FORMATS", "expand", "expand_arg", "field", "has_field", "has_fields", "log_format", "switch"]
 
 FIELDS = ("pid", "hostname", "process_name", "ext", "user")
 FORMATS = {"text": "log", "json": "jsonl"}
@@ -156,11 +156,6 @@ def switch(value: object, *, factory: str, arg: str) -> bool:
     if lowered in ("0", "false", "no", "off"):
         return False
     raise ConfigError(current_source(), locate(factory, arg, value), text, "not a switch", "use 1 or 0")
-
-
-def fields(environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> dict[str, str]:
-    """Return this process's values for the ``{field}`` placeholders."""
-    return {name: field(name, environ, file=file) for name in FIELDS}
 
 
 def field(name: str, environ: Mapping[str, str] | None = None, *, file: str = "<environment>") -> str:

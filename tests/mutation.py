@@ -814,7 +814,7 @@ MUTANTS = [
     m("startup-upkeep-skipped", "rotation.py", "settled_all = upkeep(directory, name, policy)", "settled_all = True",
       "rotated files are never compressed nor removed by retention"),
     m("startup-every-field-found", "templating.py", "field_values[node.name] = field(node.name, env, file=file)\n",
-      "field_values.update(fields(env, file=file))\n",
+      "field_values.update((n, field(n, env, file=file)) for n in FIELDS)\n",
       "every template with a field reads the password database and checks the host name, used or not"),
     m("startup-source-shared-by-threads", "errors.py", "class PerThread(threading.local):", "class PerThread:",
       "a config applied in one thread is named by another thread's errors"),
