@@ -1,7 +1,7 @@
 """Start-up costs, each measured in a fresh interpreter: ``import logconf``, ``apply()``, a vLLM engine.
 
 ``python bench/startup.py import|first-use|first-apply|apply|vllm-dictconfig|hook-pip|site OUT``,
-``python bench/startup.py framework OUT MODULE`` and, under the vLLM venv, ``python
+``python bench/startup.py framework|framework-apply OUT MODULE`` and, under the vLLM venv, ``python
 bench/startup.py engine OUT MODEL`` write one JSON object to OUT. The clock starts before
 anything is imported, so the figures are what a user waits for (``site`` runs under ``python
 -S``, so that its clock starts before the start-up files). Whole processes, with and without
@@ -90,6 +90,16 @@ def framework_time(out: str, name: str) -> None:
     _measure(out, lambda: __import__(name))
 
 
+def framework_apply_time(out: str, name: str) -> None:
+    """``import <name>``, then ``import logconf; logconf.apply()``: a job process that applies logconf itself."""
+
+    def step() -> None:
+        __import__(name)
+        __import__("logconf").apply()
+
+    _measure(out, step)
+
+
 def hook_time(out: str) -> None:
     """What ``LOGCONF_AUTO``'s import hook costs ``pip --version`` (no part of the job): its calls, times the cost of one.
 
@@ -137,6 +147,8 @@ if __name__ == "__main__":
         engine_time(target, sys.argv[3])
     elif what == "framework":
         framework_time(target, sys.argv[3])
+    elif what == "framework-apply":
+        framework_apply_time(target, sys.argv[3])
     else:
         kinds = {"import": import_time, "first-use": first_use_time, "first-apply": first_apply_time, "apply": apply_time}
         {**kinds, "vllm-dictconfig": vllm_dictconfig_time, "hook-pip": hook_time, "site": site_time}[what](target)
