@@ -357,8 +357,9 @@ def _process_cost(argv: Sequence[str], env: dict[str, str]) -> dict[str, float]:
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({os.waitstatus_to_exitcode(status)})")
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({code})")
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
@@ -382,9 +383,14 @@ def _side_by_side(arms: dict[str, Callable[[], dict[str, float]]], runs: int) ->
     return {arm: {key: _median(runs_, key) for key in ("cpu_s", "wall_s")} for arm, runs_ in done.items()}
 
 
+def _paired(results: dict[str, list[dict[str, Any]]], base: str, other: str, key: str) -> float:
+    """Milliseconds that ``other`` adds to ``base``: the median of the differences paired within each repetition."""
+    return statistics.median(b[key] - a[key] for a, b in zip(results[base], results[other], strict=True)) * 1e3
+
+
 def _paired_extra(results: dict[str, list[dict[str, Any]]], name: str, key: str) -> float:
-    """Milliseconds that LOGCONF_AUTO=1 adds: the median of the differences paired within each repetition."""
-    return statistics.median(b[key] - a[key] for a, b in zip(results[f"{name}-off"], results[f"{name}-auto"], strict=True)) * 1e3
+    """Milliseconds that LOGCONF_AUTO=1 adds to the row ``name``."""
+    return _paired(results, f"{name}-off", f"{name}-auto", key)
 
 
 def _extra_rows(report: Report, results: dict[str, list[dict[str, Any]]], rows: list[tuple[str, str]], digits: int) -> None:
@@ -448,9 +454,9 @@ def bench_processes(report: Report, python: str, reps: int, work: Path, apply_ms
         "|---|---:|---:|---:|---:|",
     )
     _extra_rows(report, results, [(name, label) for name, label, *_ in STEPS], 2)
-    off, explicit = results["framework-off"], results["framework-explicit"]
-    by_hand = statistics.median(b["cpu_s"] - a["cpu_s"] for a, b in zip(off, explicit, strict=True)) * 1e3
-    auto_over = statistics.median(b["cpu_s"] - a["cpu_s"] for a, b in zip(explicit, results["framework-auto"], strict=True)) * 1e3
+    off, job = results["framework-off"], _paired_extra(results, "framework", "cpu_s")
+    by_hand = _paired(results, "framework-off", "framework-explicit", "cpu_s")
+    auto_over = _paired(results, "framework-explicit", "framework-auto", "cpu_s")
     report.add(
         "",
         "The same framework import in a job process that applies logconf itself (a trainer's own two lines, without",
@@ -458,7 +464,7 @@ def bench_processes(report: Report, python: str, reps: int, work: Path, apply_ms
         "",
         "| job process importing `bench_framework` | extra CPU ms over the import alone |",
         "|---|---:|",
-        f"| `LOGCONF_AUTO=1`: logconf applied at the framework's import | {_paired_extra(results, 'framework', 'cpu_s'):+.2f} |",
+        f"| `LOGCONF_AUTO=1`: logconf applied at the framework's import | {job:+.2f} |",
         f"| `import bench_framework; import logconf; logconf.apply()` | {by_hand:+.2f} |",
         f"| `LOGCONF_AUTO=1` against the two lines | {auto_over:+.2f} |",
     )
@@ -484,7 +490,7 @@ def bench_processes(report: Report, python: str, reps: int, work: Path, apply_ms
         f"{fixed:+.2f} ms CPU at start (`site.main()`), +{hook_ms:.2f} ms over pip's {calls} imports; "
         f"whole `python -c pass` {_paired_extra(results, 'pass', 'cpu_s'):+.1f} ms",
     )
-    job, bare = _paired_extra(results, "framework", "cpu_s"), _paired_extra(results, "framework-bare", "cpu_s")
+    bare = _paired_extra(results, "framework-bare", "cpu_s")
     report.target(
         "`LOGCONF_AUTO=1`, a job process (its framework imports what vLLM's logger does) pays what `apply()` costs it: "
         "at most 1.1x the extra start-up of `import logconf; logconf.apply()` there, with `apply()` under 10 ms",
